@@ -1,0 +1,35 @@
+# Two commands: `make demo` (offline smoke run of the whole suite) and `make test`.
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+OUT ?= runs/demo
+PROFILE ?= smoke
+
+.PHONY: demo test lint venv clean bench
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r requirements.txt
+	$(VPY) -m pip install -q --no-deps -e .
+	$(VPY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VPY) -m advlib run --profile $(PROFILE) --out $(OUT)
+
+test: $(STAMP)
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VPY) -m ruff check advlib tests benchmarks
+
+bench: $(STAMP)
+	$(VPY) benchmarks/bench_pgd.py
+	$(VPY) benchmarks/bench_loader.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,208 @@
+"""PGD as small pieces, and representation-matching descent.
+
+Images are float NCHW in [0,1]. A threat model is three pure functions of tensors
+(``random_start``, ``step``, ``project``) registered under ``"l2"`` / ``"linf"``, as in the
+robustness library's ``attack_steps``; :func:`pgd` composes them.
+
+Attacks run the model in eval mode (BatchNorm uses running statistics, as the robustness
+library does) and restore the mode they found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+_TINY = 1e-12
+
+
+def _flat_norm(t: torch.Tensor, p) -> torch.Tensor:
+    """Per-example norm, shaped [N,1,1,1] for broadcasting."""
+    return t.flatten(1).norm(p=p, dim=1).clamp_min(_TINY).view(-1, *([1] * (t.dim() - 1)))
+
+
+# --- L2 ---------------------------------------------------------------------------------------
+def l2_random_start(x, eps, generator=None):
+    """A uniformly random direction scaled to radius eps (the robustness library's choice)."""
+    noise = torch.randn(x.shape, generator=generator, device="cpu" if generator is not None else x.device)
+    noise = noise.to(x.device, x.dtype)
+    return (x + eps * noise / _flat_norm(noise, 2)).clamp(0, 1)
+
+
+def l2_step(x_adv, grad, step_size):
+    """Move step_size along the L2-normalized gradient."""
+    return x_adv + step_size * grad / _flat_norm(grad, 2)
+
+
+def l2_project(x_adv, x, eps):
+    """Project onto the L2 ball of radius eps around x, then onto [0,1]."""
+    delta = x_adv - x
+    factor = (eps / _flat_norm(delta, 2)).clamp(max=1.0)
+    return (x + delta * factor).clamp(0, 1)
+
+
+# --- Linf ---------------------------------------------------------------------------------------
+def linf_random_start(x, eps, generator=None):
+    noise = torch.rand(x.shape, generator=generator, device="cpu" if generator is not None else x.device)
+    noise = noise.to(x.device, x.dtype)
+    return (x + (2 * noise - 1) * eps).clamp(0, 1)
+
+
+def linf_step(x_adv, grad, step_size):
+    return x_adv + step_size * grad.sign()
+
+
+def linf_project(x_adv, x, eps):
+    return torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
+
+
+@dataclass(frozen=True)
+class ThreatModel:
+    random_start: Callable
+    step: Callable
+    project: Callable
+    p: float
+
+
+THREAT_MODELS = {
+    "l2": ThreatModel(l2_random_start, l2_step, l2_project, 2.0),
+    "linf": ThreatModel(linf_random_start, linf_step, linf_project, float("inf")),
+}
+
+
+def threat_model(norm: str) -> ThreatModel:
+    if norm not in THREAT_MODELS:
+        raise ValueError(f"unknown norm {norm!r}; expected one of {tuple(THREAT_MODELS)}")
+    return THREAT_MODELS[norm]
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module):
+    """Run ``model`` in eval mode and put back the mode it was in (also on error)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def _check_inputs(x, y, eps, step_size, steps, restarts):
+    if not torch.is_floating_point(x) or x.dim() != 4:
+        raise ValueError(f"x must be a float NCHW tensor, got dtype {x.dtype} and shape {tuple(x.shape)}")
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"x and y lengths differ: {x.shape[0]} images, {y.shape[0]} labels")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or infinite values")
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"x must lie in [0,1], got range [{x.min().item():.3g}, {x.max().item():.3g}]")
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    if step_size < 0:
+        raise ValueError(f"step_size must be >= 0, got {step_size}")
+    if steps <= 0:
+        raise ValueError(f"steps must be > 0, got {steps}")
+    if restarts <= 0:
+        raise ValueError(f"restarts must be > 0, got {restarts}")
+
+
+def _score(logits, y, targeted):
+    """Per-example attack objective (higher = better for the attacker) and success flag."""
+    ce = F.cross_entropy(logits.float(), y, reduction="none")
+    pred = logits.argmax(1)
+    if targeted:
+        return -ce, pred == y
+    return ce, pred != y
+
+
+def _better(score_new, hit_new, score_old, hit_old):
+    """Success beats failure; within the same success status, the higher objective wins."""
+    return (hit_new & ~hit_old) | ((hit_new == hit_old) & (score_new > score_old))
+
+
+def pgd(model, x, y, *, norm="l2", eps, step_size, steps, targeted=False, random_start=True,
+        restarts=1, generator: torch.Generator | None = None):
+    """Projected gradient descent within an ``norm`` ball of radius ``eps`` around ``x``.
+
+    x: images in [0,1], NCHW float; y: int64 labels (the target class when ``targeted``).
+    Untargeted maximizes CE(model(x_adv), y); targeted minimizes CE(model(x_adv), y).
+    Returns x_adv with ||x_adv - x||_p <= eps (+1e-6) and values in [0,1]. For each example the
+    best iterate over all steps and restarts is kept (a success beats a failure; then the higher
+    objective), so more restarts are never weaker. ``generator`` (CPU) makes random starts
+    reproducible independently of the global RNG.
+    """
+    _check_inputs(x, y, eps, step_size, steps, restarts)
+    tm = threat_model(norm)
+    x = x.detach()
+    y = y.to(x.device)
+    sign = -1.0 if targeted else 1.0
+    with eval_mode(model), torch.enable_grad():
+        best_x = x.clone()
+        with torch.no_grad():
+            best_score, best_hit = _score(model(x), y, targeted)
+        for _ in range(restarts):
+            x_adv = tm.random_start(x, eps, generator) if (random_start and eps > 0) else x.clone()
+            x_adv = tm.project(x_adv, x, eps)
+            for t in range(steps + 1):
+                x_adv.requires_grad_(True)
+                logits = model(x_adv)
+                score, hit = _score(logits.detach(), y, targeted)
+                better = _better(score, hit, best_score, best_hit)
+                best_x = torch.where(better.view(-1, 1, 1, 1), x_adv.detach(), best_x)
+                best_score = torch.where(better, score, best_score)
+                best_hit = better & hit | ~better & best_hit
+                if t == steps:  # the last forward only scores the final iterate
+                    break
+                loss = F.cross_entropy(logits.float(), y)
+                (grad,) = torch.autograd.grad(sign * loss, x_adv)
+                with torch.no_grad():
+                    x_adv = tm.project(tm.step(x_adv.detach(), grad, step_size), x, eps)
+    return best_x.detach()
+
+
+def invert_representation(model, x_target, x_start, *, steps, step_size, eps=1000.0,
+                          log_every: int = 1):
+    """Representation matching: descend ||g(x_r) - g(x_target)||_2 starting from ``x_start``.
+
+    g is ``model.features`` (the penultimate layer). Normalized-gradient L2 steps of
+    ``step_size``, kept within an L2 ball of radius ``eps`` around the start (the paper's 1000,
+    i.e. effectively unconstrained) and in [0,1]. Returns (x_r, losses) where losses is a list
+    of per-step mean matching losses (every ``log_every`` steps, plus the final one) and the
+    last entry is the per-example final loss tensor's mean.
+    """
+    if x_target.shape != x_start.shape:
+        raise ValueError(f"x_target {tuple(x_target.shape)} and x_start {tuple(x_start.shape)} differ in shape")
+    if steps <= 0:
+        raise ValueError(f"steps must be > 0, got {steps}")
+    tm = THREAT_MODELS["l2"]
+    losses = []
+    with eval_mode(model):
+        with torch.no_grad():
+            target = model.features(x_target.detach()).float()
+        x0 = x_start.detach()
+        x_r = x0.clone()
+        with torch.enable_grad():
+            for t in range(steps):
+                x_r.requires_grad_(True)
+                per_ex = (model.features(x_r).float() - target).norm(dim=1)
+                (grad,) = torch.autograd.grad(per_ex.sum(), x_r)
+                if t % log_every == 0:
+                    losses.append(per_ex.detach().mean().item())
+                with torch.no_grad():
+                    x_r = tm.project(tm.step(x_r.detach(), -grad, step_size), x0, eps)
+        with torch.no_grad():
+            final = (model.features(x_r).float() - target).norm(dim=1)
+    losses.append(final.mean().item())
+    return x_r.detach(), losses
+
+
+def representation_distance(model, x_a, x_b, relative: bool = True) -> torch.Tensor:
+    """Per-example ||g(a) - g(b)||_2, divided by ||g(b)|| when ``relative``."""
+    with eval_mode(model), torch.no_grad():
+        ga, gb = model.features(x_a).float(), model.features(x_b).float()
+    d = (ga - gb).norm(dim=1)
+    return d / gb.norm(dim=1).clamp_min(_TINY) if relative else d

@@ -1,0 +1,236 @@
+"""Profiles (one source of truth for every size, step count and learning rate) and the
+paper's reference numbers.
+
+A profile is a frozen dataclass; ``get_profile(name, **overrides)`` returns one with fields
+replaced (``-p key value`` on the command line ends up here). Values are converted to the
+field's type, and an unknown key raises with the list of valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+# Constructed sets keep these short names; the authors' release uses the *_CIFAR names.
+DATASETS = ("d_robust", "d_non_robust", "d_rand", "d_det")
+RELEASE_NAMES = {
+    "d_robust": "d_robust_CIFAR",
+    "d_non_robust": "d_non_robust_CIFAR",
+    "d_rand": "drand_CIFAR",
+    "d_det": "ddet_CIFAR",
+}
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)
+
+# The authors' release (Ilyas et al. 2019, github.com/MadryLab/constructed-datasets).
+# The tarball has no published checksum; pass sha256 yourself once you have verified a copy.
+RELEASE_URL = "http://andrewilyas.com/datasets.tar"
+
+# Paper numbers: standard training on each dataset, evaluated on the real CIFAR-10 test set
+# (ResNet-50; robust accuracy = L2 PGD, eps 0.25). "standard" is standard training on CIFAR-10.
+# Fractions in [0,1]; None where the paper reports no number.
+PAPER = {
+    "standard": {"clean_acc": 0.95, "robust_acc": {"0.25": 0.045}},
+    "d_robust": {"clean_acc": 0.84, "robust_acc": {"0.25": 0.48}},
+    "d_non_robust": {"clean_acc": 0.88, "robust_acc": {"0.25": 0.0}},
+    "d_rand": {"clean_acc": 0.63, "robust_acc": {"0.25": None}},
+    "d_det": {"clean_acc": 0.44, "robust_acc": {"0.25": None}},
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # --- data -------------------------------------------------------------------------------
+    cifar_source: str = "torchvision"  # "torchvision" | "sample" | path to a zip or folder <split>/<class>/<img>
+    n_train: int = 0  # CIFAR-10 training images used (seeded, class-balanced subset); 0 = all
+    n_test: int = 0  # CIFAR-10 test images for every evaluation; 0 = all
+    release: str = "skip"  # authors' tarball: "download" | "skip" | path to a local datasets.tar
+    release_sha256: str = ""  # checksum to verify the tarball against ("" = size-only check)
+    dataset_source: str = "constructed"  # which sets the later notebooks use: constructed | released
+    datasets: str = "d_robust,d_non_robust,d_rand,d_det"  # comma-separated subset of DATASETS
+    # --- models -----------------------------------------------------------------------------
+    arch: str = "resnet50"  # every model: the two source models and the one trained per dataset
+    # --- training (SGD; lr is per batch of batch_size images) ----------------------------------
+    batch_size: int = 128  # images per step
+    lr: float = 0.1  # peak learning rate
+    lr_drand: float = 0.01  # paper Appendix C: D_rand trains with a 10x smaller lr
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    schedule: str = "step"  # "step" (x lr_gamma every lr_step epochs) | "onecycle" | "constant"
+    lr_step: int = 50  # epochs between lr drops (step schedule)
+    lr_gamma: float = 0.1  # lr factor at each drop
+    label_smoothing: float = 0.0
+    epochs: int = 150  # epochs for the model trained on each constructed/released set
+    source_epochs: int = 150  # epochs for the standard source model (also the "standard" row)
+    augment: str = "crop,flip"  # batch augmentation: "", "flip", "crop,flip" (none for D_det)
+    # --- robust source model: L2 adversarial training ----------------------------------------
+    robust_epochs: int = 150
+    adv_eps: float = 0.5  # L2 radius of the training attack (paper: 0.5)
+    adv_steps: int = 7  # PGD steps per training batch (paper: 7)
+    adv_step_size: float = 0.1  # L2 step (paper: 0.1)
+    # --- construction (paper Section 3) -------------------------------------------------------
+    construct_n: int = 0  # training images turned into each set; 0 = all of n_train
+    invert_steps: int = 1000  # representation-matching steps for D_R / D_NR (paper: 1000)
+    invert_step_size: float = 0.1  # L2 step of the normalized-gradient descent (paper: 0.1)
+    target_eps: float = 0.5  # L2 radius of the targeted attack for D_rand / D_det (paper: 0.5)
+    target_steps: int = 100  # targeted PGD steps (paper: 100)
+    target_step_size: float = 0.1  # targeted PGD step (paper: 0.1)
+    target_restarts: int = 1  # random restarts; the per-example best (lowest target loss) is kept
+    keep_only_hits: bool = False  # drop D_rand/D_det examples that miss their target (a deviation)
+    shard_size: int = 1000  # images per construction shard (the unit of resume)
+    construct_batch: int = 500  # images per attack batch during construction
+    # --- evaluation -----------------------------------------------------------------------------
+    eval_eps: float = 0.25  # headline L2 radius
+    eval_sweep: str = "0,0.125,0.25,0.5,1.0"  # comma-separated L2 radii for the sweep
+    eval_steps: int = 20  # PGD steps (step size 2.5*eps/steps)
+    eval_restarts: int = 1
+    eval_n: int = 0  # test images for robust accuracy; 0 = all of n_test
+    eval_batch: int = 500
+    # --- runtime --------------------------------------------------------------------------------
+    seed: int = 0
+    device: str = "auto"  # "auto" (cuda if present) | "cpu" | "cuda" | "cuda:1" ...
+    amp: bool = True  # bf16 autocast, only ever on CUDA
+    channels_last: bool = True
+    compile: bool = False  # torch.compile the model (CUDA only)
+    num_threads: int = 0  # torch CPU threads; 0 = torch's default
+
+    # -- helpers ---------------------------------------------------------------------------------
+    @property
+    def dataset_list(self) -> list[str]:
+        names = [s.strip() for s in self.datasets.split(",") if s.strip()]
+        bad = [n for n in names if n not in DATASETS]
+        if bad:
+            raise ValueError(f"profile field 'datasets': unknown {bad}; expected names from {DATASETS}")
+        return names
+
+    @property
+    def sweep(self) -> list[float]:
+        return [float(s) for s in self.eval_sweep.split(",") if s.strip()]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+_PROFILES: dict[str, Profile] = {
+    # CI and `make demo`: the embedded sample (600 train / 200 test JPEGs), a tiny net, few steps.
+    "smoke": Profile(
+        name="smoke", cifar_source="sample", arch="tiny", batch_size=64, lr=0.05, lr_drand=0.05,
+        schedule="constant", epochs=1, source_epochs=2, robust_epochs=1, adv_steps=2,
+        adv_step_size=0.25, construct_n=200, invert_steps=8, invert_step_size=0.5,
+        target_steps=8, target_step_size=0.15, shard_size=100, construct_batch=100,
+        eval_steps=5, eval_n=100, eval_batch=100, eval_sweep="0,0.25,1.0",
+    ),
+    # Laptop scale (2 CPU cores, <= 60 min): a 10k-image subset and the small CNN.
+    "cpu": Profile(
+        name="cpu", n_train=10000, n_test=2000, arch="small", batch_size=128, lr=0.05,
+        lr_drand=0.05, schedule="onecycle", epochs=15, source_epochs=15, robust_epochs=8,
+        adv_steps=5, adv_step_size=0.15, construct_n=5000, invert_steps=200,
+        target_eps=1.0, target_steps=50, target_step_size=0.1, shard_size=1000,
+        eval_n=1000, eval_batch=500,
+    ),
+    # One GPU, minutes: full CIFAR-10, an airbench-style net, bf16.
+    "fast": Profile(
+        name="fast", arch="airbench", batch_size=512, lr=0.2, lr_drand=0.2,
+        schedule="onecycle", nesterov=True, label_smoothing=0.2, epochs=16,
+        source_epochs=16, robust_epochs=16, invert_steps=200, target_steps=100,
+        shard_size=10000, construct_batch=5000, eval_batch=2000, compile=False,
+    ),
+    # The paper's Appendix C recipe (ResNet-50, 150 epochs, lr x0.1 every 50).
+    "paper": Profile(name="paper", release="download", construct_batch=1000),
+}
+
+PROFILE_NAMES = tuple(_PROFILES)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Profile) if f.name != "name"]
+
+
+def _coerce(key: str, value, typ):
+    if isinstance(value, str):
+        if typ is bool or typ == "bool":
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"profile field {key!r}: expected a boolean, got {value!r}")
+        for t, name in ((int, "int"), (float, "float")):
+            if typ is t or typ == name:
+                try:
+                    return t(value)
+                except ValueError:
+                    raise ValueError(f"profile field {key!r}: expected {name}, got {value!r}") from None
+        return value
+    if (typ is float or typ == "float") and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def get_profile(name: str, **overrides) -> Profile:
+    """The named profile with ``overrides`` applied (strings are converted to each field's type)."""
+    if name not in _PROFILES:
+        raise ValueError(f"unknown profile {name!r}; expected one of {PROFILE_NAMES}")
+    types = {f.name: f.type for f in dataclasses.fields(Profile)}
+    unknown = sorted(set(overrides) - set(field_names()))
+    if unknown:
+        raise ValueError(f"unknown profile field(s) {unknown}; valid fields: {field_names()}")
+    clean = {k: _coerce(k, v, types[k]) for k, v in overrides.items()}
+    prof = dataclasses.replace(_PROFILES[name], **clean)
+    validate(prof)
+    return prof
+
+
+def parse_overrides(text: str) -> dict:
+    """Parse the notebooks' ``overrides`` parameter: a JSON object string ("" = none)."""
+    if not text or not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"parameter 'overrides' must be a JSON object string, got {text!r}: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"parameter 'overrides' must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def load(profile: str, overrides: str = "") -> Profile:
+    """What a notebook's config cell calls: profile name + the ``overrides`` JSON string."""
+    return get_profile(profile, **parse_overrides(overrides))
+
+
+def validate(p: Profile) -> None:
+    def need(cond, msg):
+        if not cond:
+            raise ValueError(f"profile {p.name!r}: {msg}")
+
+    need(p.dataset_source in ("constructed", "released"), f"dataset_source must be constructed|released, got {p.dataset_source!r}")
+    need(p.schedule in ("step", "onecycle", "constant"), f"schedule must be step|onecycle|constant, got {p.schedule!r}")
+    for k in ("n_train", "n_test", "construct_n", "eval_n", "epochs", "source_epochs", "robust_epochs"):
+        need(getattr(p, k) >= 0, f"{k} must be >= 0, got {getattr(p, k)}")
+    for k in ("batch_size", "adv_steps", "invert_steps", "target_steps", "eval_steps", "shard_size",
+              "construct_batch", "eval_batch", "target_restarts", "eval_restarts", "lr_step"):
+        need(getattr(p, k) > 0, f"{k} must be > 0, got {getattr(p, k)}")
+    for k in ("adv_eps", "target_eps", "eval_eps", "lr", "lr_drand", "adv_step_size", "invert_step_size",
+              "target_step_size"):
+        need(getattr(p, k) >= 0, f"{k} must be >= 0, got {getattr(p, k)}")
+    need(all(e >= 0 for e in p.sweep), f"eval_sweep radii must be >= 0, got {p.eval_sweep!r}")
+    p.dataset_list  # raises on unknown names
+
+
+def paper_row(dataset: str) -> dict:
+    return PAPER.get(dataset, {})
+
+
+__all__ = [
+    "DATASETS", "RELEASE_NAMES", "CIFAR10_CLASSES", "RELEASE_URL", "PAPER", "Profile",
+    "PROFILE_NAMES", "get_profile", "load", "parse_overrides", "field_names", "validate", "paper_row",
+]
