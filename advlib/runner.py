@@ -1,0 +1,138 @@
+"""Run the notebooks in order with papermill: ``python -m advlib run --profile P``.
+
+Each notebook's ``parameters`` cell declares ``profile``, ``run_dir`` and ``overrides`` (a JSON
+object string of profile-field overrides) plus its own scalars. ``-p key value`` goes to the
+profile when ``key`` is a profile field, else to every notebook that declares ``key``; a key
+that is neither is an error before anything runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import config
+from .paths import RunPaths
+from .utils import atomic_write_json
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+COMMON = ("profile", "run_dir", "overrides")
+
+
+class RunError(RuntimeError):
+    """A notebook failed or the run was misconfigured; the message names which."""
+
+
+def list_notebooks(directory: Path = NOTEBOOKS, select: list[str] | None = None) -> list[Path]:
+    """Notebooks named ``NN_*.ipynb`` in order; ``select`` keeps those whose name starts with an entry."""
+    if not directory.is_dir():
+        raise RunError(f"notebook folder {directory} not found (run from a source checkout)")
+    found = sorted(p for p in directory.glob("[0-9][0-9]_*.ipynb"))
+    if select:
+        unknown = [s for s in select if not any(p.name.startswith(s) for p in found)]
+        if unknown:
+            raise RunError(f"no notebook matches {unknown}; available: {[p.name for p in found]}")
+        found = [p for p in found if any(p.name.startswith(s) for s in select)]
+    if not found:
+        raise RunError(f"no notebooks NN_*.ipynb in {directory}")
+    return found
+
+
+def notebook_parameters(path: Path) -> dict[str, dict]:
+    """The parameters a notebook declares (papermill's inspection of its ``parameters`` cell)."""
+    import papermill as pm
+
+    params = pm.inspect_notebook(str(path))
+    if not params:
+        raise RunError(f"{path.name}: no cell tagged 'parameters'")
+    missing = [k for k in COMMON if k not in params]
+    if missing:
+        raise RunError(f"{path.name}: parameters cell lacks {missing} (every notebook declares {COMMON})")
+    return params
+
+
+def split_parameters(pairs: list[tuple[str, str]], declared: dict[str, dict]) -> tuple[dict, dict[str, dict]]:
+    """Sort ``-p key value`` pairs into profile overrides and per-notebook parameters."""
+    fields = set(config.field_names())
+    overrides, per_nb = {}, {name: {} for name in declared}
+    for key, value in pairs:
+        if key in COMMON:
+            raise RunError(f"parameter {key!r} is set by the runner itself (use --profile / --out)")
+        if key in fields:
+            overrides[key] = value
+            continue
+        owners = [name for name, params in declared.items() if key in params]
+        if not owners:
+            nb_keys = sorted({k for params in declared.values() for k in params} - set(COMMON))
+            raise RunError(f"unknown parameter {key!r}: not a profile field and not declared by any notebook.\n"
+                           f"  profile fields: {sorted(fields)}\n  notebook parameters: {nb_keys}")
+        for name in owners:
+            per_nb[name][key] = value
+    return overrides, per_nb
+
+
+def run(profile: str, out: str | Path | None = None, params: list[tuple[str, str]] = (),
+        select: list[str] | None = None, notebooks_dir: Path = NOTEBOOKS, kernel: str = "python3",
+        log_output: bool = False) -> dict:
+    """Execute the notebooks in order into ``out``/notebooks; return {notebook: seconds}."""
+    import papermill as pm
+
+    nbs = list_notebooks(notebooks_dir, select)
+    declared = {p.name: notebook_parameters(p) for p in nbs}
+    overrides, per_nb = split_parameters(list(params), declared)
+    cfg = config.get_profile(profile, **overrides)  # validate before any notebook runs
+    paths = RunPaths.of(out or Path("runs") / profile)
+    paths.notebooks.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(paths.root / "config.json", cfg.to_dict())
+
+    timings = _load_timings(paths)
+    for nb in nbs:
+        parameters = {"profile": profile, "run_dir": str(paths.root), "overrides": json.dumps(overrides)}
+        parameters.update(per_nb[nb.name])
+        out_nb = paths.notebooks / nb.name
+        print(f"[advlib] {nb.name} ...", flush=True)
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(nb), str(out_nb), parameters=parameters, kernel_name=kernel,
+                                cwd=str(notebooks_dir), progress_bar=False, log_output=log_output)
+        except pm.PapermillExecutionError as e:
+            raise RunError(f"notebook {nb.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
+                           f"{e.ename}: {e.evalue}\n  executed copy with the traceback: {out_nb}") from None
+        seconds = time.perf_counter() - t0
+        timings[nb.name] = round(seconds, 2)
+        atomic_write_json(paths.timings, timings)
+        print(f"[advlib] {nb.name} done in {seconds:.1f} s", flush=True)
+    _merge_timings_into_results(paths, timings)
+    return timings
+
+
+def _load_timings(paths: RunPaths) -> dict:
+    if paths.timings.is_file():
+        return json.loads(paths.timings.read_text())
+    return {}
+
+
+def _merge_timings_into_results(paths: RunPaths, timings: dict) -> None:
+    if not paths.results.is_file():
+        return
+    results = json.loads(paths.results.read_text())
+    results.setdefault("timings_s", {}).update({f"notebook:{k}": v for k, v in timings.items()})
+    results["timings_s"]["total_notebooks"] = round(sum(timings.values()), 2)
+    atomic_write_json(paths.results, results)
+
+
+def main_run(args) -> int:
+    try:
+        timings = run(args.profile, args.out, args.param or [], args.notebooks, log_output=args.log_output)
+    except (RunError, ValueError) as e:
+        print(f"advlib run: error: {e}", file=sys.stderr)
+        return 1
+    total = sum(timings.values())
+    print("[advlib] wall time per notebook:")
+    for k, v in timings.items():
+        print(f"  {k:32s} {v:8.1f} s")
+    print(f"  {'total':32s} {total:8.1f} s")
+    return 0
