@@ -1,0 +1,158 @@
+"""Throughput of dataset construction: images/s of representation matching (D_R / D_NR style)
+and of targeted L2 PGD (D_rand / D_det style), advlib against a bare loop in the same process.
+
+advlib: ``advlib.construct.build_robust_set`` / ``build_targeted_set`` (what ``construct_dataset``
+runs per shard: start/target sampling, best-iterate tracking, the final distance / hit check).
+peer: the same descent written as a bare loop with no bookkeeping (the floor any implementation
+pays). ratio = advlib images/s / peer images/s (1.0 = no overhead).
+
+    python benchmarks/bench_construct.py                      # CPU, small sizes
+    python benchmarks/bench_construct.py --device cuda --n 5000 --batch 5000 --steps 100
+
+Models are freshly initialized (throughput does not depend on the weights); images are random.
+Writes benchmarks/results/construct_<device>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from advlib.construct import autocast_for, build_robust_set, build_targeted_set
+from advlib.models import build_model
+from advlib.utils import Timer, get_device
+
+HERE = Path(__file__).resolve().parent
+
+
+# --- the peer: bare loops -------------------------------------------------------------------
+def _unit(g):
+    return g / g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+
+
+def peer_invert(model, x_t, x_0, steps, step_size):
+    with torch.no_grad():
+        target = model.features(x_t).float()
+    x = x_0.clone()
+    for _ in range(steps):
+        x.requires_grad_(True)
+        loss = (model.features(x).float() - target).norm(dim=1).sum()
+        (g,) = torch.autograd.grad(loss, x)
+        x = (x.detach() - step_size * _unit(g)).clamp(0, 1)
+    return x.detach()
+
+
+def peer_targeted_pgd(model, x, t, eps, steps, step_size):
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        loss = F.cross_entropy(model(x_adv).float(), t)
+        (g,) = torch.autograd.grad(loss, x_adv)
+        d = x_adv.detach() - step_size * _unit(g) - x
+        d = d * (eps / d.flatten(1).norm(dim=1).clamp_min(1e-12)).clamp(max=1).view(-1, 1, 1, 1)
+        x_adv = (x + d).clamp(0, 1)
+    return x_adv.detach()
+
+
+def _peer_run(fn, model, x, y, batch, device, amp, steps, gen):
+    for lo in range(0, len(x), batch):
+        xb = x[lo:lo + batch].to(device)
+        with autocast_for(device, amp):
+            if fn is peer_invert:
+                x0 = x[torch.randint(0, len(x), (len(xb),), generator=gen)].to(device)
+                fn(model, xb, x0, steps, 0.1)
+            else:
+                fn(model, xb, y[lo:lo + batch].to(device), 0.5, steps, 0.1)
+
+
+# --- one measurement ------------------------------------------------------------------------------
+def _best_of(repeats, fn) -> float:
+    """Fastest of ``repeats`` runs (the machine may be shared: the minimum is the least noisy)."""
+    times = []
+    for _ in range(repeats):
+        with Timer() as t:
+            fn()
+        times.append(t.seconds)
+    return min(times)
+
+
+def bench(arch, device, *, n, batch, steps, amp, channels_last, repeats):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 3, 32, 32, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    torch.manual_seed(0)
+    model = build_model(arch).to(device).eval()
+    if channels_last and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    warm = min(n, batch)
+    build_robust_set(model, x[:warm], y[:warm], steps=2, step_size=0.1, batch_size=batch, amp=amp)
+    build_targeted_set(model, x[:warm], y[:warm], rule="rand", eps=0.5, step_size=0.1, steps=2, batch_size=batch, amp=amp)
+    rows = []
+    runs = {
+        "invert": (lambda: build_robust_set(model, x, y, steps=steps, step_size=0.1, batch_size=batch, amp=amp),
+                   lambda: _peer_run(peer_invert, model, x, y, batch, device, amp, steps, g)),
+        "targeted_pgd": (lambda: build_targeted_set(model, x, y, rule="rand", eps=0.5, step_size=0.1, steps=steps,
+                                                    batch_size=batch, amp=amp),
+                         lambda: _peer_run(peer_targeted_pgd, model, x, y, batch, device, amp, steps, g)),
+    }
+    for task, (ours, peer) in runs.items():
+        ta, tp = _best_of(repeats, ours), _best_of(repeats, peer)
+        ips, pips = n / ta, n / tp
+        rows.append({"arch": arch, "task": task, "n": n, "batch": batch, "steps": steps, "amp_bf16": amp,
+                     "repeats": repeats, "advlib_s": round(ta, 3), "advlib_img_per_s": round(ips, 2),
+                     "peer_s": round(tp, 3), "peer_img_per_s": round(pips, 2),
+                     "ratio": round(ips / pips, 3),
+                     "img_steps_per_s": round(ips * steps, 1)})
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    ap.add_argument("--archs", default="small,airbench", help="comma-separated names from advlib.models.ARCHS")
+    ap.add_argument("--n", type=int, default=None, help="images per measurement (default: 64 on CPU, 5000 on CUDA)")
+    ap.add_argument("--batch", type=int, default=None, help="images per attack batch (default: n)")
+    ap.add_argument("--steps", type=int, default=None, help="descent steps (default: 10 on CPU, 100 on CUDA)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per measurement; the fastest is kept")
+    ap.add_argument("--no-amp", action="store_true", help="fp32 on CUDA (bf16 autocast otherwise)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    ap.add_argument("--out", default=str(HERE / "results"), help="folder for construct_<device>.json")
+    args = ap.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = get_device(args.device)
+    cuda = device.type == "cuda"
+    n = args.n or (5000 if cuda else 64)
+    batch = args.batch or n
+    steps = args.steps or (100 if cuda else 10)
+    amp = cuda and not args.no_amp
+    rows = []
+    for arch in [a.strip() for a in args.archs.split(",") if a.strip()]:
+        rows += bench(arch, device, n=n, batch=batch, steps=steps, amp=amp, channels_last=True,
+                      repeats=args.repeats)
+        r = rows[-2:]
+        for row in r:
+            print(f"{row['arch']:>9} {row['task']:>13}  steps={row['steps']:<4} n={row['n']:<6} "
+                  f"advlib {row['advlib_img_per_s']:>9.1f} img/s   peer {row['peer_img_per_s']:>9.1f} img/s   "
+                  f"ratio {row['ratio']:.2f}", flush=True)
+
+    name = torch.cuda.get_device_name(device) if cuda else (platform.processor() or platform.machine())
+    record = {"device": str(device), "device_name": name, "torch": torch.__version__, "python": sys.version.split()[0],
+              "threads": torch.get_num_threads(), "rows": rows}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    f = out / f"construct_{device.type}.json"
+    f.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
