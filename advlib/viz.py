@@ -1,0 +1,703 @@
+"""Figures for the notebooks: every function returns a :class:`matplotlib.figure.Figure`.
+
+Nothing here calls ``plt.show()`` or touches ``rcParams``; figures are built directly (no pyplot
+state, so nothing is shown twice or kept alive) as :class:`NotebookFigure`, a Figure that renders
+itself as a PNG in Jupyter: a notebook shows one by ending a cell with it (or ``display(fig)``)
+and saves it with :func:`save_figure`. Images are float tensors (or arrays) NCHW in [0, 1].
+
+Feature datasets appear in three shapes, all accepted where a set is expected: an images tensor,
+an ``(images, labels)`` pair, or a :class:`FeatureSet` (images, labels and the ``meta.json`` of a
+constructed set, whose ``source_indices`` link each row to its original training image).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib import ticker
+from matplotlib.figure import Figure
+
+from .config import CIFAR10_CLASSES
+from .utils import atomic_path
+
+DPI = 150  # saved figures
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_COLORS = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
+
+
+class NotebookFigure(Figure):
+    """A plain Figure that also shows itself in Jupyter (``_repr_png_``).
+
+    Figures made with ``Figure(...)`` rather than pyplot are not tracked by pyplot (no duplicate
+    display, no leak), but IPython has no image formatter for them unless pyplot's inline backend
+    happened to be loaded; this method makes ``fig`` / ``display(fig)`` render as a PNG either way.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=100, facecolor="white")
+        return buf.getvalue()
+
+
+def _figure(**kwargs) -> NotebookFigure:
+    return NotebookFigure(**kwargs)
+
+
+# --- data plumbing ------------------------------------------------------------------------------
+@dataclass
+class FeatureSet:
+    """One dataset as the figures and the explorer need it."""
+
+    name: str
+    images: torch.Tensor  # float [N,3,H,W] in [0,1]
+    labels: torch.Tensor  # int64 [N]
+    meta: dict = field(default_factory=dict)  # meta.json of a constructed set ({} for released ones)
+
+    def _meta_tensor(self, key: str) -> torch.Tensor | None:
+        v = self.meta.get(key)
+        if v is None:
+            return None
+        t = torch.as_tensor(v, dtype=torch.long)
+        if t.shape != (len(self.labels),):
+            raise ValueError(f"{self.name}: meta.json {key!r} has shape {tuple(t.shape)}, expected ({len(self.labels)},)")
+        return t
+
+    @property
+    def source_indices(self) -> torch.Tensor | None:
+        """Per row, the index of its original image in the run's training set (None if unknown)."""
+        return self._meta_tensor("source_indices")
+
+    @property
+    def targets(self) -> torch.Tensor | None:
+        """D_rand / D_det: the target class of each row (equal to ``labels``); None otherwise."""
+        return self._meta_tensor("targets")
+
+    def __iter__(self):  # so ``images, labels = fs`` works like a pair
+        return iter((self.images, self.labels))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def read_meta(directory) -> dict:
+    """``<directory>/meta.json`` as a dict; {} when the file does not exist (released sets)."""
+    p = Path(directory) / "meta.json"
+    if not p.is_file():
+        return {}
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e})") from None
+
+
+def load_sets(paths, source: str = "constructed", names=None) -> dict[str, FeatureSet]:
+    """Every feature dataset of ``source`` present in the run directory, in DATASETS order.
+
+    ``paths`` is a :class:`advlib.paths.RunPaths` (or a run directory); ``names`` restricts the sets.
+    """
+    from .data import load_feature_dataset  # lazy: keep `import advlib.viz` light
+    from .paths import RunPaths
+
+    paths = paths if isinstance(paths, RunPaths) else RunPaths.of(paths)
+    out = {}
+    for name in paths.available(source):
+        if names is not None and name not in names:
+            continue
+        d = paths.dataset(name, source)
+        images, labels = load_feature_dataset(d)
+        out[name] = FeatureSet(name, images, labels, read_meta(d))
+    return out
+
+
+def _images(x) -> torch.Tensor:
+    """Images from a tensor / array / (images, labels) pair / FeatureSet, as float NCHW on CPU."""
+    if isinstance(x, FeatureSet):
+        x = x.images
+    elif isinstance(x, (tuple, list)) and len(x) == 2 and getattr(x[0], "ndim", 0) == 4:
+        x = x[0]  # an (images, labels) pair
+    t = torch.as_tensor(x).detach().cpu().float()
+    if t.dim() == 3:
+        t = t.unsqueeze(0)
+    if t.dim() != 4:
+        raise ValueError(f"expected images of shape [N,C,H,W], got {tuple(t.shape)}")
+    return t
+
+
+def _pair(x) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images, labels) from a pair or a FeatureSet."""
+    if isinstance(x, FeatureSet):
+        return _images(x.images), torch.as_tensor(x.labels).long().cpu()
+    if isinstance(x, (tuple, list)) and len(x) == 2:
+        return _images(x[0]), torch.as_tensor(x[1]).long().cpu()
+    raise TypeError(f"expected (images, labels) or a FeatureSet, got {type(x).__name__}")
+
+
+def _hwc(img: torch.Tensor) -> np.ndarray:
+    """[C,H,W] in [0,1] -> [H,W,C] array for imshow (grayscale stays 2-D)."""
+    img = img.clamp(0, 1)
+    return img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy()
+
+
+def _plain(ax) -> None:
+    """No ticks or frame, but keep the y-label (row titles) visible."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for s in ax.spines.values():
+        s.set_visible(False)
+
+
+def _class_name(class_names, y) -> str:
+    y = int(y)
+    return class_names[y] if class_names and 0 <= y < len(class_names) else str(y)
+
+
+def _freq_axis(ax) -> None:
+    """Log frequency axis with ticks at 1/32, 1/16, ... cycles/pixel (readable, and the CIFAR grid)."""
+    ticks = [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2]
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(ticker.FixedFormatter(["1/32", "1/16", "1/8", "1/4", "1/2"]))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_xlabel("spatial frequency (cycles/pixel)")
+    ax.axvline(0.5, color="0.6", ls=":", lw=1)  # Nyquist along one axis; beyond it only corners
+
+
+def _log_y(ax) -> None:
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+
+
+# --- saving -------------------------------------------------------------------------------------
+def save_figure(fig: Figure, name: str, directory="figures", formats=("png", "pdf")) -> list[Path]:
+    """Write ``<directory>/<name>.<fmt>`` for each format (dpi 150), each atomically.
+
+    ``name`` is a stable file stem such as ``"fig_spectra"`` (letters, digits, ``_ . -``; no
+    directory part, no extension). A failed write leaves any previous file untouched and no
+    temporary file behind. Returns the written paths.
+    """
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(f"save_figure: invalid figure name {name!r}; expected a non-empty file stem of "
+                         "letters, digits, '_', '.', '-' (no directory, no extension)")
+    if isinstance(formats, str):
+        formats = (formats,)
+    supported = fig.canvas.get_supported_filetypes()
+    out = []
+    for fmt in formats:
+        fmt = fmt.lower().lstrip(".")
+        if fmt not in supported:
+            raise ValueError(f"save_figure: unsupported format {fmt!r}; expected one of {sorted(supported)}")
+        if name.lower().endswith("." + fmt):
+            raise ValueError(f"save_figure: pass the name without extension, got {name!r}")
+        dest = Path(directory) / f"{name}.{fmt}"
+        with atomic_path(dest) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=DPI, facecolor="white")
+        out.append(dest)
+    return out
+
+
+# --- image grids --------------------------------------------------------------------------------
+def image_grid(images, labels=None, *, nrow: int = 8, title: str | None = None,
+               class_names=CIFAR10_CLASSES) -> Figure:
+    """One panel per image, ``nrow`` images per row (as torchvision's ``make_grid``); labels as titles."""
+    x = _images(images)
+    n = len(x)
+    if n == 0:
+        raise ValueError("image_grid: no images")
+    ncol = max(1, min(nrow, n))
+    rows = math.ceil(n / ncol)
+    fig = _figure(figsize=(1.15 * ncol, 1.3 * rows + (0.4 if title else 0)), layout="constrained")
+    axes = fig.subplots(rows, ncol, squeeze=False).ravel()
+    for i, ax in enumerate(axes):
+        if i >= n:
+            ax.remove()
+            continue
+        ax.imshow(_hwc(x[i]), interpolation="nearest")
+        _plain(ax)
+        if labels is not None:
+            ax.set_title(_class_name(class_names, labels[i]), fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def align_by_source(meta_source_indices, wanted_original_indices) -> torch.Tensor:
+    """For each wanted original index, the row of the set built from it, or -1 if none.
+
+    ``meta_source_indices[r]`` is the original training index of row ``r`` (meta.json
+    ``source_indices``). Where several rows share a source, the first is returned.
+    """
+    src = torch.as_tensor(meta_source_indices, dtype=torch.long).flatten()
+    want = torch.as_tensor(wanted_original_indices, dtype=torch.long).flatten()
+    size = int(max(src.max().item() if len(src) else -1, want.max().item() if len(want) else -1)) + 1
+    lookup = torch.full((max(size, 1),), -1, dtype=torch.long)
+    # scatter in reverse so that the first row wins for repeated sources
+    rows = torch.arange(len(src))
+    lookup[src.flip(0)] = rows.flip(0)
+    return lookup[want] if len(want) else want
+
+
+def pick_common(labels, source_indices: dict, *, per_class: int = 1, num_classes: int = 10) -> list[int]:
+    """Original indices to show: per class, ``per_class`` originals that every set knows.
+
+    ``labels`` are the originals' labels; ``source_indices`` maps set name -> its meta
+    ``source_indices`` (None = the set is not linked to originals and does not constrain the pick).
+    Within a class, originals known to more sets come first (ties: lowest index), so a class with
+    no original common to all sets still gets the best-covered one; a class with no original at all
+    is skipped.
+    """
+    labels = torch.as_tensor(labels).long()
+    coverage = torch.zeros(len(labels), dtype=torch.long)
+    for src in source_indices.values():
+        if src is None:
+            continue
+        known = torch.zeros(len(labels), dtype=torch.bool)
+        s = torch.as_tensor(src, dtype=torch.long)
+        known[s[(s >= 0) & (s < len(labels))]] = True
+        coverage += known
+    out = []
+    for c in range(num_classes):
+        idx = torch.nonzero(labels == c).flatten()
+        if len(idx) == 0:
+            continue
+        # stable sort by coverage, descending: the lowest index wins among equals
+        order = torch.sort(-coverage[idx], stable=True).indices
+        out += idx[order[:per_class]].tolist()
+    return out
+
+
+def side_by_side(original, sets: dict, *, indices, labels=None, source_indices: dict | None = None,
+                 set_labels: dict | None = None, class_names=CIFAR10_CLASSES) -> Figure:
+    """Rows = examples, columns = the original and each set's image built from it.
+
+    ``original``: the originals' images (all of them; rows are picked by ``indices``).
+    ``sets``: name -> images (or a FeatureSet, which brings its own source indices and labels).
+    ``indices``: original indices, one per row (see :func:`pick_common`).
+    ``labels``: the originals' labels (all of them, or one per row) for the row titles.
+    ``source_indices``: name -> meta ``source_indices``; a set with none is taken row-for-row
+    (row i <-> original i) and its column title says so with a ``*``.
+    ``set_labels``: name -> labels of the set (shown under each panel, e.g. D_det's targets).
+    A set with no row for an example shows an empty panel.
+    """
+    x0 = _images(original)
+    indices = torch.as_tensor(indices, dtype=torch.long).flatten()
+    if len(indices) == 0:
+        raise ValueError("side_by_side: no indices to show")
+    source_indices = dict(source_indices or {})
+    set_labels = dict(set_labels or {})
+    cols, col_titles = [(x0, indices, None)], ["original"]
+    for name, s in sets.items():
+        imgs = _images(s)
+        if isinstance(s, FeatureSet):
+            source_indices.setdefault(name, s.source_indices)
+            set_labels.setdefault(name, s.labels)
+        src = source_indices.get(name)
+        if src is None:
+            rows = torch.where(indices < len(imgs), indices, torch.full_like(indices, -1))
+            col_titles.append(name + "*")
+        else:
+            rows = align_by_source(src, indices)
+            col_titles.append(name)
+        cols.append((imgs, rows, set_labels.get(name)))
+    row_labels = None
+    if labels is not None:
+        lab = torch.as_tensor(labels).long().flatten()
+        if len(lab) == len(x0):
+            row_labels = lab[indices]
+        elif len(lab) == len(indices):
+            row_labels = lab
+        else:
+            raise ValueError(f"side_by_side: {len(lab)} labels; expected one per original ({len(x0)}) or per row ({len(indices)})")
+    n, m = len(indices), len(cols)
+    fig = _figure(figsize=(1.3 * m + 0.6, 1.35 * n + 0.3), layout="constrained")
+    axes = fig.subplots(n, m, squeeze=False)
+    for j, (imgs, rows, slabels) in enumerate(cols):
+        for i in range(n):
+            ax, r = axes[i, j], int(rows[i])
+            _plain(ax)
+            if 0 <= r < len(imgs):
+                ax.imshow(_hwc(imgs[r]), interpolation="nearest")
+                if j > 0 and slabels is not None:
+                    ax.set_xlabel(f"→ {_class_name(class_names, slabels[r])}", fontsize=7, labelpad=1)
+            else:
+                ax.set_facecolor("0.92")
+                ax.text(0.5, 0.5, "—", ha="center", va="center", transform=ax.transAxes, color="0.5")
+            if i == 0:
+                ax.set_title(col_titles[j], fontsize=9)
+            if j == 0:
+                name = _class_name(class_names, row_labels[i]) if row_labels is not None else ""
+                ax.set_ylabel(f"{name}\n#{int(indices[i])}", fontsize=7)
+    if any(t.endswith("*") for t in col_titles):
+        fig.suptitle("* no source indices: row i shown beside original i", fontsize=8)
+    return fig
+
+
+def class_means(sets: dict, *, class_names=CIFAR10_CLASSES, num_classes: int = 10) -> Figure:
+    """Mean image of each class: rows = sets (name -> (images, labels)), columns = classes."""
+    if not sets:
+        raise ValueError("class_means: no sets")
+    fig = _figure(figsize=(1.05 * num_classes + 0.8, 1.15 * len(sets) + 0.4), layout="constrained")
+    axes = fig.subplots(len(sets), num_classes, squeeze=False)
+    for i, (name, s) in enumerate(sets.items()):
+        x, y = _pair(s)
+        n = x.shape[0]
+        sums = torch.zeros(num_classes, *x.shape[1:]).index_add_(0, y.clamp(0, num_classes - 1), x)
+        counts = torch.bincount(y.clamp(0, num_classes - 1), minlength=num_classes)[:num_classes]
+        for c in range(num_classes):
+            ax = axes[i, c]
+            _plain(ax)
+            if counts[c] > 0:
+                ax.imshow(_hwc(sums[c] / counts[c]), interpolation="nearest")
+            else:
+                ax.set_facecolor("0.92")
+            if i == 0:
+                ax.set_title(_class_name(class_names, c), fontsize=8)
+            if c == 0:
+                ax.set_ylabel(f"{name}\n(n={n})", fontsize=8)
+    return fig
+
+
+def perturbation_maps(x, x_adv, *, magnify: float | None = None, labels=None, targets=None,
+                      class_names=CIFAR10_CLASSES, title: str | None = None) -> Figure:
+    """Rows: original | adversarial | perturbation (x_adv - x), magnified; one column per example.
+
+    The perturbation is shown as ``0.5 + magnify * (x_adv - x)``; ``magnify=None`` picks the factor
+    that maps the largest |delta| in the batch to the full range. The factor is in the row title, the
+    per-example L2 norm in each column title.
+    """
+    x, xa = _images(x), _images(x_adv)
+    if x.shape != xa.shape:
+        raise ValueError(f"perturbation_maps: x {tuple(x.shape)} and x_adv {tuple(xa.shape)} differ in shape")
+    if len(x) == 0:
+        raise ValueError("perturbation_maps: no images")
+    delta = xa - x
+    norms = delta.flatten(1).norm(dim=1)
+    if magnify is None:
+        peak = float(delta.abs().max())
+        magnify = 0.5 / peak if peak > 0 else 1.0
+    n = len(x)
+    fig = _figure(figsize=(1.25 * n + 0.9, 4.3), layout="constrained")
+    axes = fig.subplots(3, n, squeeze=False)
+    row_names = ("original", "adversarial", f"δ ×{magnify:.3g}")
+    for j in range(n):
+        panels = (x[j], xa[j], (0.5 + magnify * delta[j]))
+        for i, img in enumerate(panels):
+            ax = axes[i, j]
+            ax.imshow(_hwc(img), interpolation="nearest")
+            _plain(ax)
+            if j == 0:
+                ax.set_ylabel(row_names[i], fontsize=8)
+        title = f"‖δ‖₂={norms[j]:.2f}"
+        if labels is not None:
+            title = f"{_class_name(class_names, labels[j])}\n" + title
+        axes[0, j].set_title(title, fontsize=7)
+        if targets is not None:
+            axes[1, j].set_title(f"→ {_class_name(class_names, targets[j])}", fontsize=7)
+    fig.suptitle(f"{title + ': ' if title else ''}perturbations (δ = x_adv − x, shown as 0.5 + {magnify:.3g}·δ)",
+                 fontsize=9)
+    return fig
+
+
+def perturbation_pairs(fs: FeatureSet, originals, *, n: int = 8, class_names=CIFAR10_CLASSES) -> dict:
+    """The first ``n`` rows of a set beside their originals, as keyword arguments for
+    :func:`perturbation_maps`: ``x``, ``x_adv``, ``labels`` (the originals'), ``targets`` (the set's)."""
+    src = fs.source_indices
+    if src is None:
+        raise ValueError(f"{fs.name}: meta.json has no 'source_indices'; cannot pair rows with originals")
+    x0, y0 = _pair(originals)
+    rows = torch.arange(min(n, len(fs)))
+    s = src[rows]
+    if len(s) and int(s.max()) >= len(x0):
+        raise ValueError(f"{fs.name}: source index {int(s.max())} is outside the {len(x0)} originals; "
+                         "load the originals with the run's cifar_source, n_train and seed")
+    return {"x": x0[s], "x_adv": _images(fs.images)[rows], "labels": y0[s], "targets": fs.labels[rows],
+            "class_names": class_names, "title": fs.name}
+
+
+def linked(sets: dict, names=("d_rand", "d_det")) -> list[str]:
+    """Those of ``names`` present in ``sets`` whose rows are linked to originals (meta source_indices)."""
+    return [n for n in names if n in sets and isinstance(sets[n], FeatureSet) and sets[n].source_indices is not None]
+
+
+def perturbations(sets: dict, originals, names=("d_rand", "d_det"), *, n: int = 5000) -> dict[str, torch.Tensor]:
+    """name -> x_adv - x for the first ``n`` rows of each linked set among ``names`` (see :func:`linked`).
+
+    Meaningful for D_rand / D_det, which are small perturbations of their originals; D_R / D_NR
+    start from another image, so their difference to the original is not a perturbation.
+    """
+    x0 = _images(originals)
+    out = {}
+    for name in linked(sets, names):
+        p = perturbation_pairs(sets[name], (x0, torch.zeros(len(x0), dtype=torch.long)), n=n)
+        out[name] = p["x_adv"] - p["x"]
+    return out
+
+
+# --- frequency content --------------------------------------------------------------------------
+@torch.no_grad()
+def radial_power_spectrum(images, *, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Radially averaged power spectrum, averaged over images and channels.
+
+    Each image channel has its mean subtracted, then ``|FFT2|^2`` (orthonormal, so white noise of
+    variance s^2 has power s^2 at every frequency) is averaged over images and channels and then over
+    rings of integer radius ``k = round(sqrt(kx^2 + ky^2))``, with kx, ky the integer frequency
+    indices of an H x W image (for non-square images, in units of 1/min(H, W)).
+
+    Returns ``freq`` = k / min(H, W) in cycles per pixel, for k = 1 .. max (so 1/32 .. ~0.5·sqrt(2)
+    for CIFAR; DC is dropped, it is zero after mean subtraction; beyond 0.5 only the corners of the
+    spectrum contribute), and ``power`` = the mean power in each ring.
+    """
+    x = _images(images)
+    N, C, H, W = x.shape
+    if N == 0:
+        raise ValueError("radial_power_spectrum: no images")
+    side = min(H, W)
+    fy, fx = torch.fft.fftfreq(H), torch.fft.fftfreq(W)  # cycles/pixel
+    radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
+    bins = torch.round(radius * side).long().flatten()
+    acc = torch.zeros(H, W, dtype=torch.float64)
+    for i in range(0, N, batch_size):
+        xc = x[i:i + batch_size].double()
+        xc = xc - xc.mean(dim=(-2, -1), keepdim=True)
+        acc += torch.fft.fft2(xc, norm="ortho").abs().pow(2).sum(dim=(0, 1))
+    mean2d = (acc / (N * C)).flatten()
+    nb = int(bins.max()) + 1
+    power = torch.zeros(nb, dtype=torch.float64).scatter_add_(0, bins, mean2d)
+    counts = torch.bincount(bins, minlength=nb).double()
+    power = power / counts.clamp_min(1)
+    freq = torch.arange(nb, dtype=torch.float64) / side
+    return freq[1:].numpy(), power[1:].numpy()
+
+
+def spectra_figure(sets: dict, *, relative_to: str | None = None, deltas: dict | None = None) -> Figure:
+    """Log-log radial power spectra of each set (name -> images), and optionally:
+
+    - ``relative_to``: a key of ``sets`` (e.g. ``"CIFAR-10"``); adds a panel with each set's power
+      divided by that one's. Above 1 at high frequency = the set carries extra high-frequency energy.
+    - ``deltas``: name -> perturbations (x_adv - x); adds a panel of their spectra, each normalized to
+      unit mean power, beside the flat line of white noise and the (normalized) natural-image spectrum.
+
+    The vertical line marks the Nyquist frequency along one axis (0.5 cycles/pixel).
+    """
+    if not sets:
+        raise ValueError("spectra_figure: no sets")
+    if relative_to is not None and relative_to not in sets:
+        raise ValueError(f"spectra_figure: relative_to={relative_to!r} is not one of {list(sets)}")
+    spectra = {name: radial_power_spectrum(s) for name, s in sets.items()}
+    npanel = 1 + (relative_to is not None) + bool(deltas)
+    fig = _figure(figsize=(4.6 * npanel, 3.8), layout="constrained")
+    axes = list(fig.subplots(1, npanel, squeeze=False)[0])
+    ax = axes.pop(0)
+    for k, (name, (f, p)) in enumerate(spectra.items()):
+        ax.plot(f, p, label=name, color=_COLORS[k % 10], lw=2 if name == relative_to else 1.3)
+    ax.set_yscale("log")
+    _freq_axis(ax)
+    ax.set(ylabel="mean power |FFT|²", title="radial power spectrum")
+    ax.legend(fontsize=7)
+    if relative_to is not None:
+        ax = axes.pop(0)
+        f_ref, p_ref = spectra[relative_to]
+        for k, (name, (f, p)) in enumerate(spectra.items()):
+            if name == relative_to:
+                continue
+            ax.plot(f, p / np.maximum(p_ref, 1e-30), label=name, color=_COLORS[k % 10])
+        ax.axhline(1.0, color="0.3", lw=1)
+        _log_y(ax)
+        _freq_axis(ax)
+        ax.set(ylabel=f"power / power({relative_to})", title=f"relative to {relative_to} (>1: more power)")
+        ax.legend(fontsize=7)
+    if deltas:
+        ax = axes.pop(0)
+        for k, (name, d) in enumerate(deltas.items()):
+            f, p = radial_power_spectrum(d)
+            ax.plot(f, p / max(p.mean(), 1e-30), label=f"δ {name}", color=_COLORS[(k + len(sets)) % 10])
+        if relative_to is not None:
+            f_ref, p_ref = spectra[relative_to]
+            ax.plot(f_ref, p_ref / p_ref.mean(), color="0.3", lw=1.2, ls="--", label=f"{relative_to} images")
+        ax.axhline(1.0, color="0.6", lw=1, ls="-.", label="white noise")
+        ax.set_yscale("log")
+        _freq_axis(ax)
+        ax.set(ylabel="power / mean power", title="spectrum of the perturbations")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def pixel_stats_figure(sets: dict, *, max_images: int = 5000, bins: int = 64) -> Figure:
+    """Histogram of pixel values per set, and per-channel mean and standard deviation bars.
+
+    Sets are name -> images (or pairs / FeatureSets). Statistics use at most ``max_images`` images
+    per set (the first ones), which is plenty for a histogram of 3·32·32 values each.
+    """
+    if not sets:
+        raise ValueError("pixel_stats_figure: no sets")
+    fig = _figure(figsize=(13, 3.6), layout="constrained")
+    ax_h, ax_m, ax_s = fig.subplots(1, 3)
+    edges = np.linspace(0, 1, bins + 1)
+    width = 0.8 / len(sets)
+    for k, (name, s) in enumerate(sets.items()):
+        x = _images(s)[:max_images]
+        hist = torch.histc(x.clamp(0, 1), bins=bins, min=0, max=1).numpy()
+        ax_h.stairs(hist / max(hist.sum(), 1) * bins, edges, label=name, color=_COLORS[k % 10], lw=1.3)
+        mean = x.mean(dim=(0, 2, 3)).numpy()
+        std = x.std(dim=(0, 2, 3)).numpy() if x.numel() > x.shape[1] else np.zeros(x.shape[1])
+        pos = np.arange(len(mean)) + (k - (len(sets) - 1) / 2) * width
+        ax_m.bar(pos, mean, width, label=name, color=_COLORS[k % 10])
+        ax_s.bar(pos, std, width, label=name, color=_COLORS[k % 10])
+    ax_h.set(xlabel="pixel value", ylabel="density", title="pixel values (all channels)", xlim=(0, 1))
+    ax_h.legend(fontsize=7)
+    channels = ["R", "G", "B"] if _images(next(iter(sets.values()))).shape[1] == 3 else None
+    for ax, what in ((ax_m, "mean"), (ax_s, "std")):
+        ax.set_title(f"per-channel {what}")
+        if channels:
+            ax.set_xticks(range(3), channels)
+    return fig
+
+
+# --- results ------------------------------------------------------------------------------------
+def _row_name(row: dict, rows: list[dict]) -> str:
+    """``dataset``, plus the source when the same dataset appears with several sources."""
+    ds = row.get("dataset", "?")
+    sources = {r.get("source") for r in rows if r.get("dataset") == ds}
+    return f"{ds} ({row.get('source')})" if len(sources) > 1 and row.get("source") else ds
+
+
+def _curve(acc: dict) -> list[tuple[float, float]]:
+    return sorted((float(k), float(v)) for k, v in (acc or {}).items() if v is not None)
+
+
+def accuracy_vs_eps(results: dict) -> Figure:
+    """Accuracy against the L2 radius, one line per results row (``robust_acc``: {"eps": acc}).
+
+    The clean accuracy is the eps = 0 point when the sweep has none. Paper numbers
+    (``row["paper"]``) are drawn as hollow markers of the same colour where present.
+    """
+    rows = results.get("rows", []) if isinstance(results, dict) else list(results)
+    fig = _figure(figsize=(6.2, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for k, row in enumerate(rows):
+        color = _COLORS[k % 10]
+        pts = dict(_curve(row.get("robust_acc")))
+        if 0.0 not in pts and row.get("clean_acc") is not None:
+            pts[0.0] = float(row["clean_acc"])
+        if pts:
+            xs = sorted(pts)
+            ax.plot(xs, [pts[e] for e in xs], "o-", color=color, ms=4, label=_row_name(row, rows))
+        paper = row.get("paper") or {}
+        ppts = _curve(paper.get("robust_acc"))
+        if paper.get("clean_acc") is not None:
+            ppts.append((0.0, float(paper["clean_acc"])))
+        for e, a in ppts:
+            ax.plot([e], [a], marker="D", ms=8, mfc="none", mec=color, ls="none")
+    if any((r.get("paper") or {}) for r in rows):
+        ax.plot([], [], marker="D", mfc="none", mec="0.3", ls="none", label="paper (ResNet-50)")
+    ax.set(xlabel="L2 radius ε", ylabel="accuracy on CIFAR-10 test", ylim=(-0.02, 1.02),
+           title="accuracy under L2 PGD")
+    ax.grid(alpha=0.3)
+    if rows:
+        ax.legend(fontsize=7)
+    return fig
+
+
+def results_bars(results: dict, *, eps: str = "0.25") -> Figure:
+    """Grouped bars per dataset, ours beside the paper's: clean accuracy and robust accuracy at ``eps``.
+    A missing number is left out and marked "n/a"."""
+    rows = results.get("rows", []) if isinstance(results, dict) else list(results)
+    fig = _figure(figsize=(max(6.0, 1.3 * len(rows) + 2), 3.8), layout="constrained")
+    axes = fig.subplots(1, 2, squeeze=False)[0]
+    names = [_row_name(r, rows) for r in rows]
+    pos = np.arange(len(rows))
+    w = 0.38
+
+    def get(d, key):
+        if key == "clean":
+            v = (d or {}).get("clean_acc")
+        else:
+            acc = (d or {}).get("robust_acc") or {}
+            v = next((a for e, a in acc.items() if math.isclose(float(e), float(eps))), None)
+        return float("nan") if v is None else float(v)
+
+    for ax, key, title in ((axes[0], "clean", "clean accuracy"), (axes[1], "robust", f"robust accuracy, L2 ε={eps}")):
+        ours = np.array([get(r, key) for r in rows])
+        paper = np.array([get(r.get("paper"), key) for r in rows])
+        for off, vals, label, color in ((-w / 2, ours, "ours", "C0"), (w / 2, paper, "paper", "C7")):
+            ax.bar(pos + off, np.nan_to_num(vals), w, label=label, color=color)
+            for p, v in zip(pos, vals, strict=True):
+                ax.text(p + off, (0 if np.isnan(v) else v) + 0.01, "n/a" if np.isnan(v) else f"{v:.3g}",
+                        ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(pos, names, rotation=20, ha="right", fontsize=8)
+        ax.set(ylim=(0, 1.08), title=title)
+    axes[0].set_ylabel("accuracy on CIFAR-10 test")
+    axes[1].legend(fontsize=8)
+    return fig
+
+
+def training_curves(histories: dict) -> Figure:
+    """Loss (left) and accuracy (right: train solid, eval dashed) per epoch, one colour per model.
+
+    ``histories``: name -> {"loss": [...], "train_acc": [...], "eval_acc": [...]} (missing lists are skipped).
+    """
+    fig = _figure(figsize=(10, 3.6), layout="constrained")
+    ax_l, ax_a = fig.subplots(1, 2)
+    for k, (name, h) in enumerate(histories.items()):
+        color = _COLORS[k % 10]
+        for ax, key, ls, label in ((ax_l, "loss", "-", name), (ax_a, "train_acc", "-", f"{name} train"),
+                                   (ax_a, "eval_acc", "--", f"{name} eval")):
+            ys = list((h or {}).get(key) or [])
+            if ys:
+                ax.plot(range(1, len(ys) + 1), ys, ls, color=color, label=label, marker="o" if len(ys) < 3 else None)
+    ax_l.set(xlabel="epoch", ylabel="training loss", title="loss")
+    ax_a.set(xlabel="epoch", ylabel="accuracy", title="accuracy (train —, eval --)", ylim=(0, 1))
+    for ax in (ax_l, ax_a):
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    return fig
+
+
+def construction_curves(metas: dict) -> Figure:
+    """Per-step curves recorded in each set's ``meta.json`` during construction.
+
+    Any list of numbers (or list of per-shard lists, averaged) under the keys ``loss_curve``,
+    ``matching_loss``, ``rel_distance`` or ``target_loss`` is drawn against the step; sets without
+    one are named in the title as "no curve".
+    """
+    keys = ("loss_curve", "matching_loss", "rel_distance", "target_loss")
+    fig = _figure(figsize=(6.2, 4.0), layout="constrained")
+    ax = fig.subplots()
+    missing = []
+    for k, (name, meta) in enumerate((metas or {}).items()):
+        drawn = False
+        for key in keys:
+            v = (meta or {}).get(key)
+            if not v:
+                continue
+            arr = np.array([np.asarray(s, dtype=float) for s in v]) if isinstance(v[0], (list, tuple)) else np.asarray(v, float)
+            if arr.ndim == 2:
+                arr = arr.mean(axis=0)
+            ax.plot(np.arange(1, len(arr) + 1), arr, color=_COLORS[k % 10], label=f"{name}: {key}",
+                    ls="-" if key != "rel_distance" else "--")
+            drawn = True
+        if not drawn:
+            missing.append(name)
+    ax.set(xlabel="step", ylabel="value", title="construction" + (f" (no curve: {', '.join(missing)})" if missing else ""))
+    if ax.lines:
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+__all__ = [
+    "NotebookFigure", "FeatureSet", "read_meta", "load_sets", "save_figure", "image_grid", "align_by_source",
+    "pick_common", "side_by_side", "class_means", "perturbation_maps", "perturbation_pairs", "linked",
+    "perturbations", "radial_power_spectrum", "spectra_figure", "pixel_stats_figure", "accuracy_vs_eps",
+    "results_bars", "training_curves", "construction_curves",
+]

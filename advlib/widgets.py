@@ -1,0 +1,282 @@
+"""An ipywidgets explorer for the feature datasets.
+
+``Explorer(sets, originals, source_indices, models)`` shows one image at a time: pick the dataset
+and the class, slide through the images of that class. Beside the image: the original training
+image it was built from (via the set's ``source_indices``), the difference between the two
+(magnified), and, when models are given, each model's predicted class and confidence on both.
+
+Images are sent as upscaled PNGs through ``ipywidgets.Image`` (not matplotlib output), so they
+render in any Jupyter front end and the ``<img>`` changes when the slider moves. Stable CSS classes
+for tests and styling: ``advlib-explorer`` (the whole box), ``advlib-dataset``, ``advlib-class``,
+``advlib-slider``, ``advlib-image``, ``advlib-original``, ``advlib-perturbation``,
+``advlib-info``, ``advlib-predictions``.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+
+import ipywidgets as W
+import numpy as np
+import torch
+from PIL import Image
+
+from .config import CIFAR10_CLASSES, DATASETS
+from .utils import model_device
+from .viz import FeatureSet, _pair, load_sets
+
+ALL = -1  # class dropdown value meaning "every class"
+
+
+def to_png(img: torch.Tensor, scale: int = 6) -> bytes:
+    """[C,H,W] float in [0,1] -> PNG bytes, upscaled ``scale`` times with nearest-neighbour pixels."""
+    img = torch.as_tensor(img).detach().cpu().float().clamp(0, 1)
+    arr = (img * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    if arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    pil = Image.fromarray(np.ascontiguousarray(arr))
+    if scale != 1:
+        pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted class, softmax confidence) per image; the model's train/eval mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        probs = model(x.to(model_device(model))).float().softmax(dim=1).cpu()
+    finally:
+        model.train(was_training)
+    conf, pred = probs.max(dim=1)
+    return pred, conf
+
+
+class Explorer:
+    """Browse feature datasets image by image. Display it by ending a cell with it (or ``.widget``).
+
+    sets: name -> (images, labels) or :class:`advlib.viz.FeatureSet`.
+    originals: (images, labels) of the training set the sets were built from, or None.
+    source_indices: name -> per-row original index (meta.json ``source_indices``); FeatureSets bring
+        their own. A set without them shows no original.
+    models: name -> classifier taking images in [0,1]; predictions are shown per model.
+    magnify: the difference is shown as 0.5 + magnify·δ; None = per image, the largest |δ| fills the range.
+    """
+
+    def __init__(self, sets: dict, originals=None, source_indices: dict | None = None, models: dict | None = None,
+                 *, class_names=CIFAR10_CLASSES, scale: int = 6, magnify: float | None = None):
+        if not sets:
+            raise ValueError("Explorer: no datasets given")
+        self.sets = {name: _pair(s) for name, s in sets.items()}
+        self.source_indices = {}
+        for name, s in sets.items():
+            src = (source_indices or {}).get(name)
+            if src is None and isinstance(s, FeatureSet):
+                src = s.source_indices
+            self.source_indices[name] = None if src is None else torch.as_tensor(src, dtype=torch.long)
+        self.originals = _pair(originals) if originals is not None else None
+        self.models = dict(models or {})
+        self.class_names = tuple(class_names)
+        self.scale = scale
+        self.magnify = magnify
+        self._rows = torch.arange(0)
+        self._quiet = False  # set while callbacks change other widgets, so each change renders once
+
+        first = next(iter(self.sets.values()))[0]
+        h, w = first.shape[-2] * scale, first.shape[-1] * scale
+        blank = to_png(torch.full_like(first[0], 0.9), scale)
+
+        self.dataset = W.Dropdown(options=list(self.sets), description="dataset")
+        self.klass = W.Dropdown(description="class")
+        self.slider = W.IntSlider(value=0, min=0, max=0, description="index", continuous_update=True)
+        self.image = W.Image(value=blank, format="png", width=w, height=h)
+        self.original = W.Image(value=blank, format="png", width=w, height=h)
+        self.perturbation = W.Image(value=blank, format="png", width=w, height=h)
+        self.captions = [W.HTML() for _ in range(3)]
+        self.info = W.HTML()
+        self.predictions = W.HTML()
+        for wid, css in ((self.dataset, "advlib-dataset"), (self.klass, "advlib-class"), (self.slider, "advlib-slider"),
+                         (self.image, "advlib-image"), (self.original, "advlib-original"),
+                         (self.perturbation, "advlib-perturbation"), (self.info, "advlib-info"),
+                         (self.predictions, "advlib-predictions")):
+            wid.add_class(css)
+        panels = [W.VBox([cap, img], layout=W.Layout(width=f"{w + 12}px"))
+                  for cap, img in zip(self.captions, (self.image, self.original, self.perturbation), strict=True)]
+        self.widget = W.VBox([W.HBox([self.dataset, self.klass]), self.slider, W.HBox(panels), self.info,
+                              self.predictions])
+        self.widget.add_class("advlib-explorer")
+
+        self._update_classes()
+        self.dataset.observe(self._on_dataset, names="value")
+        self.klass.observe(self._on_class, names="value")
+        self.slider.observe(self._on_index, names="value")
+        self._on_class()
+
+    # -- construction from a run directory -------------------------------------------------------
+    @classmethod
+    def from_run_dir(cls, run_dir, source: str = "constructed", cifar_source="sample", n_train: int = 0,
+                     seed: int = 0, *, datasets=None, models: bool = True, **kwargs) -> Explorer:
+        """Everything present in ``run_dir``: the sets of ``source``, the originals (when the sets
+        have ``source_indices``), and the trained models under ``models/<dataset>/`` plus the two
+        source models. ``cifar_source``, ``n_train``, ``seed`` must be the run's (they pick the
+        training images the source indices point into)."""
+        from .paths import RunPaths
+
+        paths = RunPaths.of(run_dir)
+        sets = load_sets(paths, source, names=datasets)
+        if not sets:
+            raise FileNotFoundError(f"Explorer.from_run_dir: no {source} datasets under {paths.root} "
+                                    f"(expected {paths.dataset(DATASETS[0], source)} and the like)")
+        originals = None
+        if any(fs.source_indices is not None for fs in sets.values()):
+            from .data import load_cifar10
+            originals = load_cifar10(cifar_source, "train", n=n_train, seed=seed, root=paths.data)
+        return cls(sets, originals, models=load_models(paths) if models else None, **kwargs)
+
+    # -- callbacks ---------------------------------------------------------------------------------
+    def _update_classes(self) -> None:
+        _, y = self.sets[self.dataset.value]
+        counts = torch.bincount(y, minlength=len(self.class_names)).tolist()
+        options = [(f"all ({len(y)})", ALL)] + [
+            (f"{self._cname(c)} ({counts[c]})", c) for c in range(len(counts))]
+        keep = self.klass.value if self.klass.value in dict(options).values() else ALL
+        self.klass.options = options
+        self.klass.value = keep
+
+    def _on_dataset(self, change=None) -> None:
+        self._quiet = True
+        try:
+            self._update_classes()
+        finally:
+            self._quiet = False
+        self._on_class()
+
+    def _on_class(self, change=None) -> None:
+        if self._quiet:
+            return
+        _, y = self.sets[self.dataset.value]
+        c = self.klass.value
+        self._rows = torch.arange(len(y)) if c in (None, ALL) else torch.nonzero(y == c).flatten()
+        n = len(self._rows)
+        self._quiet = True
+        try:
+            self.slider.value = 0
+            self.slider.max = max(n - 1, 0)
+            self.slider.disabled = n <= 1
+        finally:
+            self._quiet = False
+        self.render()
+
+    def _on_index(self, change=None) -> None:
+        if not self._quiet:
+            self.render()
+
+    # -- drawing -------------------------------------------------------------------------------------
+    def _cname(self, y) -> str:
+        y = int(y)
+        return self.class_names[y] if 0 <= y < len(self.class_names) else str(y)
+
+    def current(self) -> tuple[str, int] | None:
+        """(dataset name, row) on screen, or None when the class has no images."""
+        if len(self._rows) == 0:
+            return None
+        return self.dataset.value, int(self._rows[min(self.slider.value, len(self._rows) - 1)])
+
+    def render(self) -> None:
+        name = self.dataset.value
+        cur = self.current()
+        x, y = self.sets[name]
+        blank = to_png(torch.full_like(x[0], 0.9), self.scale) if len(x) else self.image.value
+        if cur is None:
+            self.image.value = self.original.value = self.perturbation.value = blank
+            self.captions[0].value = "<b>no images of this class</b>"
+            self.captions[1].value = self.captions[2].value = ""
+            self.info.value = self.predictions.value = ""
+            return
+        _, row = cur
+        img = x[row]
+        self.image.value = to_png(img, self.scale)
+        self.captions[0].value = f"<b>{html.escape(name)}</b> #{row}: label <b>{html.escape(self._cname(y[row]))}</b>"
+        orig, orig_label, src = None, None, None
+        srcs = self.source_indices.get(name)
+        if self.originals is not None and srcs is not None:
+            src = int(srcs[row])
+            if 0 <= src < len(self.originals[0]):
+                orig, orig_label = self.originals[0][src], int(self.originals[1][src])
+        info = [f"{html.escape(name)}: {len(self._rows)} image(s) in this selection"]
+        if orig is not None and orig.shape == img.shape:
+            delta = img - orig
+            norm = float(delta.norm())
+            peak = float(delta.abs().max())
+            factor = self.magnify if self.magnify is not None else (0.5 / peak if peak > 0 else 1.0)
+            self.original.value = to_png(orig, self.scale)
+            self.perturbation.value = to_png(0.5 + factor * delta, self.scale)
+            self.captions[1].value = f"original #{src}: <b>{html.escape(self._cname(orig_label))}</b>"
+            self.captions[2].value = f"difference, ×{factor:.3g}"
+            info.append(f"difference to the original: ‖δ‖₂ = {norm:.3f}, ‖δ‖∞ = {peak:.3f} "
+                        f"(shown as 0.5 + {factor:.3g}·δ)")
+        else:
+            self.original.value = self.perturbation.value = blank
+            why = "no originals loaded" if self.originals is None else (
+                "this set has no source indices" if srcs is None else f"source index {src} out of range")
+            self.captions[1].value = f"original: <i>{html.escape(why)}</i>"
+            self.captions[2].value = ""
+        self.info.value = "<br>".join(info)
+        self.predictions.value = self._predictions_html(img, orig)
+
+    def _predictions_html(self, img: torch.Tensor, orig: torch.Tensor | None) -> str:
+        if not self.models:
+            return ""
+        batch = torch.stack([img, orig]) if orig is not None else img[None]
+        pad = "style='padding: 1px 12px 1px 0; text-align: left'"
+        head = (f"<tr><th {pad}>model</th><th {pad}>on this image</th>"
+                + (f"<th {pad}>on the original</th>" if orig is not None else "") + "</tr>")
+        body = []
+        for mname, model in self.models.items():
+            pred, conf = predict(model, batch)
+            cells = "".join(f"<td {pad}>{html.escape(self._cname(p))} ({c:.0%})</td>"
+                            for p, c in zip(pred.tolist(), conf.tolist(), strict=True))
+            body.append(f"<tr><td {pad}>{html.escape(mname)}</td>{cells}</tr>")
+        return f"<b>predictions</b><table class='advlib-table'>{head}{''.join(body)}</table>"
+
+    # -- display -------------------------------------------------------------------------------------
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def load_models(paths) -> dict:
+    """Trained models present in the run directory: the source models and one per dataset.
+
+    A model counts as present when its folder holds ``checkpoint.pt`` and ``config.json`` (a run
+    still training shows its latest checkpoint); it is loaded with ``advlib.train.load_trained``
+    onto the device that function picks (CUDA when available).
+    """
+    from .paths import RunPaths
+
+    paths = paths if isinstance(paths, RunPaths) else RunPaths.of(paths)
+    names = ["source_standard", "source_robust", *DATASETS]
+    present = [n for n in names
+               if (paths.model(n) / "checkpoint.pt").is_file() and (paths.model(n) / "config.json").is_file()]
+    if not present:
+        return {}
+    from .train import load_trained
+
+    return {n: load_trained(paths.model(n)) for n in present}
+
+
+def explorer(sets: dict, originals=None, source_indices=None, models=None, **kwargs) -> W.VBox:
+    """The explorer's widget (a VBox); see :class:`Explorer`."""
+    return Explorer(sets, originals, source_indices, models, **kwargs).widget
+
+
+from_run_dir = Explorer.from_run_dir
+
+__all__ = ["Explorer", "explorer", "from_run_dir", "load_models", "to_png", "predict"]

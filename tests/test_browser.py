@@ -1,0 +1,236 @@
+"""A real browser runs notebook 03 in JupyterLab and moves the explorer's slider.
+
+JupyterLab (from this venv) serves a tiny run directory on 127.0.0.1; Debian's chromium, driven
+by Playwright, opens notebooks/03_visualize.ipynb (parameters injected with papermill), runs all
+cells from the Run menu, waits for the explorer, presses ArrowRight on the slider and checks that
+the image changed. A screenshot goes to the test's tmp dir and to runs/browser/explorer.png.
+
+Needs /usr/bin/chromium (``tools/browser_deps.sh`` installs it); Playwright never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+NOTEBOOK = REPO / "notebooks" / "03_visualize.ipynb"
+SCREENSHOT = REPO / "runs" / "browser" / "explorer.png"
+FAILURE_SHOT = REPO / "runs" / "browser" / "failure.png"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"]
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_run_dir(run_dir: Path, n: int = 50) -> None:
+    """Four tiny sets in the release layout (the sample's images plus L2 noise), and one model."""
+    from advlib.config import DATASETS
+    from advlib.data import load_cifar10, save_feature_dataset
+    from advlib.paths import RunPaths
+
+    x, y = load_cifar10("sample", "train", n=0, seed=0)
+    paths = RunPaths.of(run_dir)
+    g = torch.Generator().manual_seed(0)
+    for name in DATASETS:
+        src = torch.randperm(len(x), generator=g)[:n]
+        delta = torch.randn(n, *x.shape[1:], generator=g)
+        delta = 0.5 * delta / delta.flatten(1).norm(dim=1).view(-1, 1, 1, 1)  # L2 radius 0.5, as D_rand/D_det
+        labels = (y[src] + (1 if name == "d_det" else 0)) % 10
+        meta = {"algorithm": "test-noise", "source_indices": src.tolist()}
+        if name in ("d_rand", "d_det"):
+            meta["targets"] = labels.tolist()
+        save_feature_dataset(paths.dataset(name), (x[src] + delta).clamp(0, 1), labels, meta=meta)
+    # one (untrained) model in advlib.train's layout, so the explorer shows its predictions table
+    from advlib.models import build_model
+
+    model_dir = paths.model("source_standard")
+    model_dir.mkdir(parents=True)
+    (model_dir / "config.json").write_text(json.dumps({"arch": "tiny"}))
+    torch.save({"model": build_model("tiny").state_dict()}, model_dir / "checkpoint.pt")
+
+
+def _wait_for_server(url: str, token: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            req = urllib.request.Request(f"{url}/api/status", headers={"Authorization": f"token {token}"})
+            with urllib.request.urlopen(req, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"JupyterLab did not answer {url}/api/status within {timeout:.0f}s:\n{log.read_text()[-3000:]}")
+
+
+def _wait_kernel_idle(url: str, token: str, timeout: float = 120) -> None:
+    """Until the server lists a kernel that is idle and has a client (the page) connected."""
+    deadline, kernels = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        req = urllib.request.Request(f"{url}/api/kernels", headers={"Authorization": f"token {token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                kernels = json.load(r)
+        except (OSError, ValueError):  # a busy server on a loaded machine: ask again
+            time.sleep(0.5)
+            continue
+        if any(k.get("execution_state") == "idle" and k.get("connections", 0) >= 1 for k in kernels):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"no idle, connected kernel after {timeout:.0f}s: {kernels}")
+
+
+def _run_all_cells(page, tries: int = 3) -> None:
+    """Run > Run All Cells from the menu bar; check that the first code cell actually started."""
+    first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
+    for _ in range(tries):
+        page.locator(".jp-Notebook .jp-Cell").first.click()  # focus the notebook so the menu acts on it
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            page.wait_for_function("el => /\\[[0-9*]+\\]/.test(el.textContent)", arg=first_prompt.element_handle(),
+                                   timeout=15_000)
+            return
+        except PlaywrightTimeoutError:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"Run All Cells did not start the first cell after {tries} tries "
+                         f"(prompt {first_prompt.inner_text()!r})")
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """(base url, token, notebook path relative to the server root) of a JupyterLab serving tmp_path."""
+    if not CHROMIUM.is_file():
+        msg = f"{CHROMIUM} not found: run tools/browser_deps.sh (installs Debian's chromium) to enable this test"
+        print(msg)
+        pytest.skip(msg)
+    import papermill
+
+    run_dir = tmp_path / "run"
+    _write_run_dir(run_dir)
+    # a copy with the parameters injected, not executed (papermill --prepare-only)
+    papermill.execute_notebook(str(NOTEBOOK), str(tmp_path / "03_visualize.ipynb"), prepare_only=True,
+                               parameters={"profile": "smoke", "run_dir": str(run_dir), "overrides": "",
+                                           "figures_dir": str(tmp_path / "figures"), "source": "constructed"})
+
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ)
+    for var, sub in (("JUPYTER_CONFIG_DIR", "jconfig"), ("JUPYTER_RUNTIME_DIR", "jruntime"),
+                     ("JUPYTERLAB_SETTINGS_DIR", "jlab-settings"), ("JUPYTERLAB_WORKSPACES_DIR", "jlab-workspaces"),
+                     ("IPYTHONDIR", "ipython")):
+        env[var] = str(tmp_path / sub)
+    env["MPLBACKEND"] = "Agg"
+    # no "get Jupyter news?" toast over the page, and no attempt to fetch news
+    settings = tmp_path / "jlab-settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"fetchNews": "false"}))
+    log = tmp_path / "jupyterlab.log"
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--IdentityProvider.token={token}",
+           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+           f"--ServerApp.root_dir={tmp_path}"] + (["--allow-root"] if os.geteuid() == 0 else [])
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_server(url, token, proc, log)
+        yield url, token, "03_visualize.ipynb", tmp_path
+    finally:
+        # stop the server and its kernels (own process group, started above)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def test_explorer_renders_and_slider_changes_image(lab):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, token, nb_path, tmp_path = lab
+    FAILURE_SHOT.unlink(missing_ok=True)  # only a failure of this run leaves one
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = None
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(f"{url}/lab/tree/{nb_path}?token={token}")
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+            _wait_kernel_idle(url, token)
+            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1, timeout=60_000)
+            _run_all_cells(page)
+
+            # the explorer, or the first traceback (fail fast instead of waiting out the timeout)
+            explorer = page.locator(".advlib-explorer")
+            # (JupyterLab renders tracebacks as stderr; warnings are stderr too, hence the text filter)
+            error = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                                 has_text="Traceback")
+            explorer.or_(error).first.wait_for(state="visible", timeout=180_000)
+            if error.count():
+                raise AssertionError(f"a notebook cell failed:\n{error.first.inner_text()[-3000:]}")
+            image = explorer.locator("img.advlib-image")
+            image.wait_for(state="visible")
+            page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=image.element_handle())
+            src_before = image.get_attribute("src")
+            assert src_before, "explorer image has no src"
+
+            handle = explorer.locator(".advlib-slider .noUi-handle")
+            handle.focus()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function("([el, before]) => el.getAttribute('src') !== before",
+                                   arg=[image.element_handle(), src_before], timeout=30_000)
+            src_after = image.get_attribute("src")
+            assert src_after and src_after != src_before
+            table = explorer.locator(".advlib-predictions table")
+            expect(table).to_contain_text("source_standard")
+            readout = explorer.locator(".advlib-slider .widget-readout").inner_text()
+            assert readout.strip() == "1", f"slider readout {readout!r}, expected 1 after one ArrowRight"
+            page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=image.element_handle())
+
+            explorer.scroll_into_view_if_needed()
+            shot = tmp_path / "explorer.png"
+            explorer.screenshot(path=str(shot))
+            page.screenshot(path=str(tmp_path / "page.png"), full_page=False)
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shot, SCREENSHOT)
+            assert shot.stat().st_size > 5000
+            # the notebook saved its figures too
+            figs = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
+            assert "fig_side_by_side.png" in figs and "fig_spectra.png" in figs, figs
+            print(json.dumps({"screenshot": str(SCREENSHOT), "src_before": src_before[:40], "src_after": src_after[:40]}))
+        except Exception:
+            # leave evidence for whoever reads the CI log: what the page showed, and the server log
+            if page is not None:
+                FAILURE_SHOT.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(FAILURE_SHOT))
+                print(f"failure screenshot: {FAILURE_SHOT}")
+            print((tmp_path / "jupyterlab.log").read_text()[-4000:])
+            raise
+        finally:
+            browser.close()
