@@ -27,10 +27,16 @@ def _flat_norm(t: torch.Tensor, p) -> torch.Tensor:
 
 # --- L2 ---------------------------------------------------------------------------------------
 def l2_random_start(x, eps, generator=None):
-    """A uniformly random direction scaled to radius eps (the robustness library's choice)."""
-    noise = torch.randn(x.shape, generator=generator, device="cpu" if generator is not None else x.device)
-    noise = noise.to(x.device, x.dtype)
-    return (x + eps * noise / _flat_norm(noise, 2)).clamp(0, 1)
+    """A uniformly random direction at a radius drawn uniformly from [0, eps] (as torchattacks).
+
+    Starting on the sphere of radius eps itself (the robustness library's choice) gave a weaker
+    attack at large eps in our tests (tests/test_attacks.py compares with torchattacks).
+    """
+    device = "cpu" if generator is not None else x.device
+    noise = torch.randn(x.shape, generator=generator, device=device)
+    radius = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), generator=generator, device=device)
+    noise = (noise * radius / _flat_norm(noise, 2)).to(x.device, x.dtype)
+    return (x + eps * noise).clamp(0, 1)
 
 
 def l2_step(x_adv, grad, step_size):
@@ -131,37 +137,76 @@ def pgd(model, x, y, *, norm="l2", eps, step_size, steps, targeted=False, random
     x: images in [0,1], NCHW float; y: int64 labels (the target class when ``targeted``).
     Untargeted maximizes CE(model(x_adv), y); targeted minimizes CE(model(x_adv), y).
     Returns x_adv with ||x_adv - x||_p <= eps (+1e-6) and values in [0,1]. For each example the
-    best iterate over all steps and restarts is kept (a success beats a failure; then the higher
-    objective), so more restarts are never weaker. ``generator`` (CPU) makes random starts
+    best candidate is kept: the clean input, every iterate of every restart, and the final one
+    (a success beats a failure; then the higher objective), so the result is never weaker than
+    the clean input and more restarts are never weaker. ``generator`` (CPU) makes random starts
     reproducible independently of the global RNG.
     """
     _check_inputs(x, y, eps, step_size, steps, restarts)
     tm = threat_model(norm)
-    x = x.detach()
+    nhwc_in = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    fmt = torch.channels_last if nhwc_in else torch.contiguous_format
+    # The attack runs in channels_last (NHWC): 1.3-1.5x faster for the small CNNs on the CPU and
+    # the layout GPUs prefer; the result comes back in the caller's layout.
+    x = x.detach().contiguous(memory_format=torch.channels_last)
     y = y.to(x.device)
     sign = -1.0 if targeted else 1.0
-    with eval_mode(model), torch.enable_grad():
-        best_x = x.clone()
-        with torch.no_grad():
-            best_score, best_hit = _score(model(x), y, targeted)
+    use_start = random_start and eps > 0
+    if not use_start:
+        restarts = 1  # without a random start every restart is the same deterministic run
+    best = _Best(x, targeted)
+    with eval_mode(model), frozen_params(model), torch.enable_grad():
+        if use_start:  # otherwise the first iterate is x itself and gets scored below
+            with torch.no_grad():
+                best.offer(x, model(x), y)
         for _ in range(restarts):
-            x_adv = tm.random_start(x, eps, generator) if (random_start and eps > 0) else x.clone()
-            x_adv = tm.project(x_adv, x, eps)
-            for t in range(steps + 1):
+            x_adv = tm.project(tm.random_start(x, eps, generator), x, eps) if use_start else x.clone()
+            x_adv = x_adv.contiguous(memory_format=torch.channels_last)
+            for _ in range(steps):
                 x_adv.requires_grad_(True)
                 logits = model(x_adv)
-                score, hit = _score(logits.detach(), y, targeted)
-                better = _better(score, hit, best_score, best_hit)
-                best_x = torch.where(better.view(-1, 1, 1, 1), x_adv.detach(), best_x)
-                best_score = torch.where(better, score, best_score)
-                best_hit = better & hit | ~better & best_hit
-                if t == steps:  # the last forward only scores the final iterate
-                    break
                 loss = F.cross_entropy(logits.float(), y)
                 (grad,) = torch.autograd.grad(sign * loss, x_adv)
                 with torch.no_grad():
+                    best.offer(x_adv.detach(), logits.detach(), y)
                     x_adv = tm.project(tm.step(x_adv.detach(), grad, step_size), x, eps)
-    return best_x.detach()
+            with torch.no_grad():  # score the final iterate (one forward, no graph)
+                best.offer(x_adv, model(x_adv), y)
+    return best.x.contiguous(memory_format=fmt)
+
+
+class _Best:
+    """Per-example best candidate so far: success beats failure, then the higher objective."""
+
+    def __init__(self, x, targeted):
+        self.x = x.clone()
+        self.score = torch.full((x.shape[0],), -float("inf"), device=x.device)
+        self.hit = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        self.targeted = targeted
+
+    def offer(self, x_new, logits, y):
+        score, hit = _score(logits, y, self.targeted)
+        better = _better(score, hit, self.score, self.hit)
+        self.x = torch.where(better.view(-1, *([1] * (x_new.dim() - 1))), x_new, self.x)
+        self.score = torch.where(better, score, self.score)
+        self.hit = torch.where(better, hit, self.hit)
+
+
+@contextlib.contextmanager
+def frozen_params(model: torch.nn.Module):
+    """Turn off ``requires_grad`` on the model's parameters, restoring the flags on exit.
+
+    Attacks only need gradients with respect to the input; with frozen weights autograd skips
+    the weight-gradient bookkeeping (a few percent of an attack step on the CPU).
+    """
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 def invert_representation(model, x_target, x_start, *, steps, step_size, eps=1000.0,
@@ -180,7 +225,7 @@ def invert_representation(model, x_target, x_start, *, steps, step_size, eps=100
         raise ValueError(f"steps must be > 0, got {steps}")
     tm = THREAT_MODELS["l2"]
     losses = []
-    with eval_mode(model):
+    with eval_mode(model), frozen_params(model):
         with torch.no_grad():
             target = model.features(x_target.detach()).float()
         x0 = x_start.detach()

@@ -13,8 +13,8 @@ robustness library (3x3 stem, no max-pool).
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2023, 0.1994, 0.2010)  # the values the robustness library uses
@@ -137,7 +137,7 @@ class _Bottleneck(nn.Module):
 def _resnet_body(block, counts) -> tuple[nn.Module, int]:
     layers = [nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True)]
     cin = 64
-    for i, (planes, n) in enumerate(zip((64, 128, 256, 512), counts)):
+    for i, (planes, n) in enumerate(zip((64, 128, 256, 512), counts, strict=True)):
         for j in range(n):
             stride = 2 if (i > 0 and j == 0) else 1
             layers.append(block(cin, planes, stride))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import config, data
 from .paths import RunPaths
-from .utils import Timer
+from .utils import Timer, get_device
 
 
 def cifar(cfg: config.Profile, paths: RunPaths, split: str):
@@ -86,7 +86,7 @@ def train_on_sets(cfg, paths, sets: dict, test, progress=True) -> dict[str, dict
     histories = {}
     for name, (x, y) in sets.items():
         _, hist = tr.train_or_load(tr.train_config(cfg, "dataset", name), x, y, paths.model(name),
-                                   eval_data=test, progress=progress)
+                                   eval_data=test, progress=progress, device=get_device(cfg.device))
         histories[name] = hist
     return histories
 
@@ -109,7 +109,7 @@ def evaluate_all(cfg, paths, test, source: str = "", progress=True) -> dict:
             metrics = ev.evaluate_model(model, *test, cfg)
         row = ev.results_row(row_name, row_source, metrics, model=model_dir, arch=cfg.arch,
                              eval_seconds=round(t.seconds, 2))
-        results = ev.update_results(paths.results, row, profile=cfg.name, seed=cfg.seed)
+        results = ev.update_results(paths.results, row, profile=cfg)
     return results
 
 
@@ -132,7 +132,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 def summary_row(split: str, images, labels) -> dict:
     s = data.dataset_summary(images, labels)
-    return {"split": split, "n": s["n"], "per class": "/".join(str(c) for c in s["per_class"]),
+    return {"split": split, "n": s["n"], "per class": "/".join(str(c) for c in s["counts"]),
             "mean": round(float(s["mean"]), 4), "std": round(float(s["std"]), 4)}
 
 
@@ -185,7 +185,10 @@ def write_report(paths: RunPaths, results: dict) -> Path:
     """report.md in the run directory: the table, timings and the exact settings."""
     from .utils import atomic_write_text
 
-    timings = results.get("timings_s", {})
+    # the runner writes timings.json after each notebook, so the report sees every earlier one
+    timings = dict(results.get("timings_s", {}))
+    if paths.timings.is_file():
+        timings.update({f"notebook:{k}": v for k, v in json.loads(paths.timings.read_text()).items()})
     text = "\n".join([
         f"# Run report: profile `{results.get('profile')}`, seed {results.get('seed')}", "",
         "Fractions in [0,1]; robust accuracy is L2 PGD on the real CIFAR-10 test set. "

@@ -15,8 +15,8 @@ OUT = Path(__file__).resolve().parents[1] / "notebooks"
 
 PARAMS = '''profile = "smoke"          # smoke | cpu | fast | paper (see advlib/config.py)
 run_dir = "../runs/smoke"  # data, datasets, models, results and figures of this run
-overrides = ""             # JSON object of profile-field overrides, e.g. '{"epochs": 3}' (the runner fills it)
-figures_dir = ""           # "" = <run_dir>/figures; the README's figures come from the cpu run'''
+overrides = ""             # JSON object of profile-field overrides, e.g. {"epochs": 3}; the runner fills it
+figures_dir = ""           # empty: <run_dir>/figures (the README figures come from the cpu run)'''
 
 SETUP = '''import json
 from IPython.display import Markdown, display
@@ -71,7 +71,7 @@ NOTEBOOKS = {
         "penultimate representation of the robust / standard model starting from another training image; "
         "**D_rand / D_det** are targeted L2 PGD examples on the standard model toward a random class / "
         "(y+1) mod 10, relabelled with the target. Built in shards, so a killed run resumes.",
-        'which = ""               # comma-separated subset of d_robust,d_non_robust,d_rand,d_det ("" = profile)',
+        'which = ""                 # comma-separated subset of d_robust,d_non_robust,d_rand,d_det; empty: the profile datasets',
         [
             ("md", "## Source models"),
             ("code", 'train, test = pl.cifar(cfg, paths, "train"), pl.cifar(cfg, paths, "test")\n'
@@ -87,8 +87,8 @@ NOTEBOOKS = {
         "4 · Train a fresh model on each dataset",
         "Standard training (no adversary) on each constructed or released set, with the paper's recipe "
         "scaled by the profile: lr x0.1 for D_rand, no augmentation for D_det. Checkpoints resume.",
-        'dataset = "all"           # one of d_robust,d_non_robust,d_rand,d_det, or "all" (every set present)\n'
-        'source = ""               # constructed | released ("" = profile.dataset_source)',
+        'dataset = "all"            # one of d_robust,d_non_robust,d_rand,d_det, or "all" (every set present)\n'
+        'source = ""                # constructed | released; empty: profile.dataset_source',
         [
             ("code", 'sets = pl.feature_sets(cfg, paths, source, only=dataset)\ntest = pl.cifar(cfg, paths, "test")\n'
                      'print({k: len(v[1]) for k, v in sets.items()} or "no datasets present: run notebooks 01-02 first")'),
@@ -102,7 +102,7 @@ NOTEBOOKS = {
         "5 · Clean and L2-PGD accuracy on the real CIFAR-10 test set",
         "Every trained model in the run directory — the two source models and one per dataset — against "
         "L2 PGD (step 2.5·eps/steps, random start), eps = 0.25 headline plus a sweep. Writes `results.json`.",
-        'source = ""               # constructed | released ("" = profile.dataset_source)',
+        'source = ""                # constructed | released; empty: profile.dataset_source',
         [
             ("code", 'test = pl.cifar(cfg, paths, "test")\nresults = pl.evaluate_all(cfg, paths, test, source)'),
             ("md", "## Table (fractions; paper: ResNet-50 on the original CIFAR-10)"),

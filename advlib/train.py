@@ -1,0 +1,384 @@
+"""One training loop for standard and L2-adversarial training.
+
+``fit`` trains a model on in-memory tensors with SGD, writes a checkpoint every epoch and resumes
+from it. Everything random in the loop (batch order, augmentation, the attack's random starts)
+is drawn from generators seeded by ``(cfg.seed, epoch)``, and the global RNG states are saved and
+restored too, so on the CPU a run that is killed and resumed ends with bitwise the same weights
+as one that never stopped.
+
+On CUDA: bf16 autocast (``amp``) and optionally ``torch.compile``; neither on the CPU (bf16
+autocast is slower there), a choice made from ``device.type``, never by trying and catching.
+channels_last (NHWC) is used on every device: on the CPU it trains the tiny/small/airbench nets
+1.1-1.4x faster (ResNets about 5% slower, but nobody trains those on a CPU).
+
+Files in ``out_dir``: ``checkpoint.pt`` (model, optimizer, scheduler, epoch, history, RNG states,
+config), ``history.json`` and ``config.json``; all written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .attacks import pgd
+from .config import DATASETS
+from .loader import BatchLoader, epoch_generator, parse_augment
+from .models import build_model
+from .utils import Timer, atomic_torch_save, atomic_write_json, get_device, model_device, set_seed
+
+SCHEDULES = ("step", "onecycle", "constant")
+ROLES = ("standard", "robust", "dataset")
+CHECKPOINT = "checkpoint.pt"
+HISTORY = "history.json"
+CONFIG = "config.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str  # a name from advlib.models.ARCHS
+    epochs: int  # passes over the training set
+    batch_size: int = 128  # images per SGD step
+    lr: float = 0.1  # peak learning rate (for batch_size images)
+    momentum: float = 0.9
+    weight_decay: float = 5e-4  # L2 penalty on every parameter (as the robustness library does)
+    nesterov: bool = False
+    schedule: str = "step"  # "step": x lr_gamma every lr_step epochs | "onecycle" (per batch) | "constant"
+    lr_step: int = 50  # epochs between drops (step schedule)
+    lr_gamma: float = 0.1  # factor at each drop (step schedule)
+    label_smoothing: float = 0.0
+    augment: str = "crop,flip"  # batch augmentation: "", "flip", "crop,flip" (crop = translate by <= 4 px)
+    adversarial: bool = False  # train on L2 PGD examples instead of clean ones
+    adv_eps: float = 0.5  # L2 radius of the training attack
+    adv_steps: int = 7  # PGD steps per batch
+    adv_step_size: float = 0.1  # L2 length of each PGD step
+    amp: bool = True  # bf16 autocast (CUDA only)
+    channels_last: bool = True  # NHWC memory format for model and batches
+    compile: bool = False  # torch.compile the model (CUDA only)
+    seed: int = 0  # seeds batch order, augmentation, attack starts (and the model init in train_or_load)
+
+    def validate(self) -> None:
+        def need(cond, msg):
+            if not cond:
+                raise ValueError(f"TrainConfig: {msg}")
+
+        need(isinstance(self.arch, str) and self.arch, f"arch must be a model name, got {self.arch!r}")
+        need(self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}")
+        need(self.batch_size > 0, f"batch_size must be > 0, got {self.batch_size}")
+        need(self.lr >= 0, f"lr must be >= 0, got {self.lr}")
+        need(self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        need(self.lr_step > 0, f"lr_step must be > 0, got {self.lr_step}")
+        need(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0,1), got {self.label_smoothing}")
+        need(self.adv_eps >= 0, f"adv_eps must be >= 0, got {self.adv_eps}")
+        need(self.adv_steps > 0, f"adv_steps must be > 0, got {self.adv_steps}")
+        need(self.adv_step_size >= 0, f"adv_step_size must be >= 0, got {self.adv_step_size}")
+        parse_augment(self.augment)
+
+
+def train_config(profile, role: str, dataset: str | None = None) -> TrainConfig:
+    """The TrainConfig a profile prescribes for one of three roles.
+
+    role "standard": the standard source model (``profile.source_epochs``);
+    "robust": the L2-adversarially trained source model (``profile.robust_epochs``, ``adv_*``);
+    "dataset": standard training on the constructed/released set ``dataset`` (``profile.epochs``),
+    with ``profile.lr_drand`` for d_rand and no augmentation for d_det, as in the paper.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
+    if role == "dataset" and dataset not in DATASETS:
+        raise ValueError(f"role 'dataset' needs dataset= one of {DATASETS}, got {dataset!r}")
+    if role != "dataset" and dataset is not None:
+        raise ValueError(f"dataset= is only used with role='dataset', got role {role!r} and dataset {dataset!r}")
+    p = profile
+    cfg = TrainConfig(
+        arch=p.arch, epochs=p.source_epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
+        weight_decay=p.weight_decay, nesterov=p.nesterov, schedule=p.schedule, lr_step=p.lr_step,
+        lr_gamma=p.lr_gamma, label_smoothing=p.label_smoothing, augment=p.augment, amp=p.amp,
+        channels_last=p.channels_last, compile=p.compile, seed=p.seed,
+    )
+    if role == "robust":
+        cfg = dataclasses.replace(cfg, epochs=p.robust_epochs, adversarial=True, adv_eps=p.adv_eps,
+                                  adv_steps=p.adv_steps, adv_step_size=p.adv_step_size)
+    elif role == "dataset":
+        cfg = dataclasses.replace(cfg, epochs=p.epochs,
+                                  lr=p.lr_drand if dataset == "d_rand" else p.lr,
+                                  augment="" if dataset == "d_det" else p.augment)
+    cfg.validate()
+    return cfg
+
+
+# --- input checks ---------------------------------------------------------------------------------
+def check_data(images: torch.Tensor, labels: torch.Tensor, *, num_classes: int = 10, name: str = "images") -> None:
+    """Raise ValueError unless images are [N,C,H,W] (uint8, or float finite in [0,1]) with
+    N matching int labels in 0..num_classes-1."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ValueError(f"{name} must be a [N,C,H,W] tensor, got {getattr(images, 'shape', type(images))}")
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1:
+        raise ValueError(f"labels for {name} must be a 1-D tensor, got {getattr(labels, 'shape', type(labels))}")
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{name} and labels differ in length: {images.shape[0]} images, {labels.shape[0]} labels")
+    if images.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    if torch.is_floating_point(labels) or labels.dtype == torch.bool:
+        raise ValueError(f"labels for {name} must be integers, got dtype {labels.dtype}")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels for {name} must lie in 0..{num_classes - 1}, "
+                         f"got range [{labels.min().item()}, {labels.max().item()}]")
+    if torch.is_floating_point(images):
+        if not torch.isfinite(images).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        lo, hi = images.min().item(), images.max().item()
+        if lo < 0 or hi > 1:
+            raise ValueError(f"{name} must lie in [0,1] (float) or be uint8, got range [{lo:.3g}, {hi:.3g}]")
+    elif images.dtype != torch.uint8:
+        raise ValueError(f"{name} must be float in [0,1] or uint8, got dtype {images.dtype}")
+
+
+def _check_model_matches(model: torch.nn.Module, arch: str) -> None:
+    """The model must be ``build_model(arch)`` (same parameter names and shapes), so that
+    ``load_trained`` can rebuild it from config.json."""
+    with torch.device("meta"):
+        ref = build_model(arch)  # raises on an unknown arch
+    want = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if want != have:
+        raise ValueError(f"the model passed to fit is not build_model({arch!r}) (TrainConfig.arch); "
+                         f"build it with advlib.models.build_model(cfg.arch)")
+
+
+# --- RNG state (stored as plain lists/tensors so the checkpoint loads with weights_only=True) ----
+def _rng_state(device: torch.device) -> dict:
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
+                  int(np_state[3]), float(np_state[4])],
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+# --- pieces of the loop ---------------------------------------------------------------------------
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                           weight_decay=cfg.weight_decay, nesterov=cfg.nesterov and cfg.momentum > 0)
+
+
+def make_scheduler(opt, cfg: TrainConfig, steps_per_epoch: int):
+    """"step" and "constant" step once per epoch; "onecycle" steps once per batch."""
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    if cfg.schedule == "onecycle":
+        # Momentum stays at cfg.momentum (no momentum cycling), so the config means what it says.
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(1, cfg.epochs * steps_per_epoch),
+                                                   cycle_momentum=False)
+    return torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
+
+
+def _empty_history() -> dict:
+    return {"epoch": [], "loss": [], "train_acc": [], "eval_acc": [], "lr": [], "seconds": []}
+
+
+def _config_diff(saved: dict, cfg: TrainConfig) -> dict:
+    new = asdict(cfg)
+    keys = sorted(set(saved) | set(new))
+    return {k: (saved.get(k), new.get(k)) for k in keys if saved.get(k) != new.get(k)}
+
+
+def _load_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt or foreign file: say which and what to do
+        raise ValueError(f"cannot read checkpoint {path}: {e}; delete it or pass resume=False") from e
+
+
+def _save(out_dir: Path, model, opt, sched, epoch: int, history: dict, cfg: TrainConfig, device) -> None:
+    atomic_torch_save({
+        "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+        "epoch": epoch, "history": history, "rng": _rng_state(device), "config": asdict(cfg),
+    }, out_dir / CHECKPOINT)
+    atomic_write_json(out_dir / HISTORY, history)
+
+
+def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, *, out_dir=None,
+        eval_data=None, resume: bool = True, progress: bool = True, stop_after: int | None = None) -> dict:
+    """Train ``model`` (in place, on the device it is on) and return the history.
+
+    images: [N,3,H,W] float in [0,1] or uint8; labels: int64 [N]. eval_data: optional
+    ``(x_test, y_test)`` whose clean accuracy is recorded after every epoch. With ``out_dir``, a
+    checkpoint is written after every epoch; ``resume=True`` continues from it when its config
+    equals ``cfg`` (a finished run returns at once). ``stop_after=k`` stops after epoch k (to
+    simulate a kill). Returns ``{"epoch", "loss", "train_acc", "eval_acc", "lr", "seconds"}``,
+    one entry per epoch: loss and train_acc over the epoch's training batches (the PGD examples
+    when ``cfg.adversarial``), eval_acc on ``eval_data`` after the epoch (None without it), lr at
+    the epoch's start, seconds of the epoch including the evaluation.
+    """
+    from .evaluate import accuracy  # evaluate imports nothing from here; local to keep import order simple
+
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    cfg.validate()
+    _check_model_matches(model, cfg.arch)
+    num_classes = model.head.out_features if hasattr(model, "head") else 10
+    check_data(images, labels, num_classes=num_classes, name="images")
+    if eval_data is not None:
+        if not (isinstance(eval_data, (tuple, list)) and len(eval_data) == 2):
+            raise ValueError("eval_data must be a pair (x_test, y_test)")
+        check_data(eval_data[0], eval_data[1], num_classes=num_classes, name="eval_data images")
+    if stop_after is not None and stop_after < 0:
+        raise ValueError(f"stop_after must be >= 0 or None, got {stop_after}")
+
+    device = model_device(model)
+    cuda = device.type == "cuda"
+    use_amp = cfg.amp and cuda
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    net = torch.compile(model) if (cfg.compile and cuda) else model
+
+    n = images.shape[0]
+    # Drop the last partial batch (a batch of 1 breaks BatchNorm) unless there is only one batch.
+    drop_last = n > cfg.batch_size
+    steps_per_epoch = n // cfg.batch_size if drop_last else 1
+    opt = make_optimizer(model, cfg)
+    sched = make_scheduler(opt, cfg, steps_per_epoch)
+    history, start = _empty_history(), 0
+
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt_path = out / CHECKPOINT
+        if resume and ckpt_path.is_file():
+            ckpt = _load_checkpoint(ckpt_path)
+            diff = _config_diff(ckpt.get("config", {}), cfg)
+            if diff:
+                raise ValueError(f"{ckpt_path} was written with a different config (saved, new): {diff}; "
+                                 f"delete {out} or pass resume=False to start over")
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            sched.load_state_dict(ckpt["scheduler"])
+            _set_rng_state(ckpt["rng"], device)
+            history, start = ckpt["history"], int(ckpt["epoch"])
+        else:
+            set_seed(cfg.seed)
+        atomic_write_json(out / CONFIG, asdict(cfg))
+    else:
+        set_seed(cfg.seed)
+
+    end = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
+    if start >= end:
+        _finish(model)
+        return history
+
+    loader = BatchLoader(images, labels, cfg.batch_size, shuffle=True, augment=cfg.augment,
+                         drop_last=drop_last, seed=cfg.seed, device=device)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=cfg.epochs * len(loader), initial=start * len(loader), desc=f"train {cfg.arch}",
+                   unit="batch", dynamic_ncols=True)
+    try:
+        for epoch in range(start, end):
+            loader.set_epoch(epoch)
+            attack_gen = epoch_generator(cfg.seed, epoch, stream=1)
+            lr_start = opt.param_groups[0]["lr"]
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            seen = 0
+            with Timer() as timer:
+                net.train()
+                for x, y in loader:
+                    if cfg.channels_last:
+                        x = x.contiguous(memory_format=torch.channels_last)
+                    with autocast():
+                        if cfg.adversarial:  # the attack runs in eval mode and restores train mode
+                            x = pgd(net, x, y, norm="l2", eps=cfg.adv_eps, step_size=cfg.adv_step_size,
+                                    steps=cfg.adv_steps, generator=attack_gen)
+                        logits = net(x)
+                        loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    if cfg.schedule == "onecycle":
+                        sched.step()
+                    loss_sum += loss.detach() * y.shape[0]
+                    correct += (logits.detach().argmax(1) == y).sum()
+                    seen += y.shape[0]
+                    if bar is not None:
+                        bar.update(1)
+                if cfg.schedule != "onecycle":
+                    sched.step()
+                eval_acc = accuracy(model, *eval_data) if eval_data is not None else None
+            history["epoch"].append(epoch + 1)
+            history["loss"].append(loss_sum.item() / max(seen, 1))
+            history["train_acc"].append(correct.item() / max(seen, 1))
+            history["eval_acc"].append(eval_acc)
+            history["lr"].append(lr_start)
+            history["seconds"].append(timer.seconds)
+            if bar is not None:
+                post = {"epoch": epoch + 1, "loss": f"{history['loss'][-1]:.3f}", "acc": f"{history['train_acc'][-1]:.3f}"}
+                if eval_acc is not None:
+                    post["eval"] = f"{eval_acc:.3f}"
+                bar.set_postfix(post)
+            if out is not None:
+                _save(out, model, opt, sched, epoch + 1, history, cfg, device)
+    finally:
+        if bar is not None:
+            bar.close()
+        _finish(model)
+    return history
+
+
+def _finish(model: torch.nn.Module) -> torch.nn.Module:
+    """Leave the model in eval mode and the default memory format: other tools (torchattacks,
+    ``.view`` on gradients) expect NCHW, and advlib's attacks switch to NHWC by themselves."""
+    return model.to(memory_format=torch.contiguous_format).eval()
+
+
+def load_trained(out_dir, device=None) -> torch.nn.Module:
+    """Rebuild the model in ``out_dir`` (config.json's arch + checkpoint.pt's weights), eval mode."""
+    out = Path(out_dir)
+    cfg_path, ckpt_path = out / CONFIG, out / CHECKPOINT
+    for p in (cfg_path, ckpt_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p} not found: {out} holds no trained model (train it with advlib.train.fit)")
+    arch = json.loads(cfg_path.read_text()).get("arch")
+    device = get_device("auto") if device is None else torch.device(device)
+    model = build_model(arch)
+    model.load_state_dict(_load_checkpoint(ckpt_path)["model"])
+    return model.to(device).eval()
+
+
+def train_or_load(cfg: TrainConfig, images, labels, out_dir, eval_data=None, progress: bool = True,
+                  device=None) -> tuple[torch.nn.Module, dict]:
+    """For notebooks: build ``cfg.arch`` (seeded with ``cfg.seed``), fit it in ``out_dir``
+    (resuming, or returning at once when finished) and return ``(model in eval mode, history)``."""
+    device = get_device("auto") if device is None else torch.device(device)
+    set_seed(cfg.seed)
+    model = build_model(cfg.arch).to(device)
+    history = fit(model, images, labels, cfg, out_dir=out_dir, eval_data=eval_data, progress=progress)
+    return model.eval(), history
+
+
+__all__ = ["TrainConfig", "train_config", "fit", "load_trained", "train_or_load", "check_data",
+           "make_optimizer", "make_scheduler", "SCHEDULES", "ROLES"]
