@@ -12,7 +12,7 @@ import pytest
 from advlib import config, runner
 from advlib.paths import RunPaths
 
-from .conftest import REPO
+from conftest import REPO
 
 
 def test_every_notebook_declares_common_parameters_and_has_no_outputs():
