@@ -134,7 +134,7 @@ _PROFILES: dict[str, Profile] = {
     # Laptop scale (2 CPU cores, <= 60 min): a 10k-image subset and the small CNN.
     "cpu": Profile(
         name="cpu", n_train=10000, n_test=2000, arch="small", batch_size=128, lr=0.05,
-        lr_drand=0.05, schedule="onecycle", epochs=15, source_epochs=15, robust_epochs=8,
+        lr_drand=0.05, schedule="onecycle", epochs=20, source_epochs=15, robust_epochs=8,
         adv_steps=5, adv_step_size=0.15, construct_n=6000, invert_n=3000, invert_steps=150,
         target_eps=1.0, target_steps=50, target_step_size=0.1, shard_size=1000,
         eval_n=1000, eval_batch=500, eval_sweep="0,0.25,0.5,1.0",
