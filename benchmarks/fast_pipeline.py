@@ -46,6 +46,7 @@ def main(argv=None) -> int:
     ap.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--report", default=None, help="where to write the JSON report (default <out>/pipeline.json)")
     args = ap.parse_args(argv)
 
     overrides = dict(args.param)
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
     paths = RunPaths.of(args.out)
     paths.root.mkdir(parents=True, exist_ok=True)
     report = {"profile": cfg.to_dict(), "info": device_info(), "seconds": {}, "stages_done": []}
-    out_json = paths.root / "pipeline.json"
+    out_json = Path(args.report) if args.report else paths.root / "pipeline.json"
 
     def stage_done(name, t0, **extra):
         report["seconds"][name] = round(time.perf_counter() - t0, 2)
