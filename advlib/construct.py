@@ -14,6 +14,9 @@ randomness (start images, targets, random starts) comes from a generator seeded 
 (seed, dataset name, shard index) only, so a resumed build writes the same tensors as an
 uninterrupted one. At the end the shards are merged into the release layout
 (``CIFAR_ims``, ``CIFAR_lab``) plus ``meta.json``, and the shard folder is removed.
+
+Under torchrun (see :mod:`advlib.dist`) shard k is built by rank k % world and rank 0 merges
+after a barrier; since shards depend only on their index, the set equals the single-process one.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from . import __version__, dist
 from .attacks import eval_mode, invert_representation, pgd, representation_distance
 from .config import DATASETS, Profile
 from .utils import atomic_torch_save, atomic_write_json, get_device, model_device
@@ -326,6 +329,10 @@ def construct_dataset(name: str, *, model, images, labels, profile: Profile, out
     ``out_dir`` whose meta matches these settings is returned as is; a mismatch raises
     ``ValueError``. ``max_shards`` computes at most that many new shards and returns
     ``{"complete": False, ...}`` if work is left (the way tests simulate a killed build).
+
+    Under torchrun every rank calls this with the same arguments: rank r builds the missing
+    shards k with k % world == r (at most ``max_shards`` each), rank 0 merges, and every rank
+    returns the same meta.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {DATASETS}")
@@ -346,14 +353,20 @@ def construct_dataset(name: str, *, model, images, labels, profile: Profile, out
 
     shard_dir = out_dir / "shards"
     settings_f = shard_dir / "settings.json"
-    if settings_f.is_file():
+    if dist.is_main():  # the others check the same file once rank 0 has written it
+        if settings_f.is_file():
+            old = _read_json(settings_f)
+            if _diff(old, settings):
+                raise _mismatch(settings_f, out_dir, old, settings)
+        else:
+            if shard_dir.is_dir() and any(shard_dir.glob("shard_*.pt")):
+                raise ValueError(f"{shard_dir}: shards without settings.json (unknown provenance); delete the folder")
+            atomic_write_json(settings_f, settings)
+    dist.barrier()
+    if not dist.is_main():
         old = _read_json(settings_f)
-        if _diff(old, settings):
+        if _diff(old, settings):  # e.g. another model on this rank: its fingerprint differs
             raise _mismatch(settings_f, out_dir, old, settings)
-    else:
-        if shard_dir.is_dir() and any(shard_dir.glob("shard_*.pt")):
-            raise ValueError(f"{shard_dir}: shards without settings.json (unknown provenance); delete the folder")
-        atomic_write_json(settings_f, settings)
 
     n, size = settings["n"], profile.shard_size
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(profile.seed))[:n]
@@ -361,18 +374,21 @@ def construct_dataset(name: str, *, model, images, labels, profile: Profile, out
     device = model_device(model)
     amp = bool(profile.amp) and device.type == "cuda"
     files = [shard_dir / f"shard_{k:05d}.pt" for k in range(n_shards)]
-    todo = [k for k in range(n_shards) if not files[k].is_file()]
-    done_rows = sum(min(n, (k + 1) * size) - k * size for k in range(n_shards) if k not in todo)
+    rank, world = dist.rank(), dist.world_size()
+    todo = [k for k in range(n_shards) if k % world == rank and not files[k].is_file()]
+    if max_shards is not None:
+        todo = todo[:max_shards]
+    rows = [min(n, (k + 1) * size) - k * size for k in range(n_shards)]
+    if world == 1:
+        total, initial, desc = n, n - sum(rows[k] for k in todo), f"construct {name}"
+    else:  # this rank's share of the work
+        total, initial, desc = sum(rows[k] for k in todo), 0, f"construct {name} (rank {rank}/{world})"
 
     from tqdm.auto import tqdm
 
-    computed = 0
-    with tqdm(total=n, initial=done_rows, desc=f"construct {name}", unit="img", disable=not progress,
+    with tqdm(total=total, initial=initial, desc=desc, unit="img", disable=not progress,
               dynamic_ncols=True) as bar:
         for k in todo:
-            if max_shards is not None and computed >= max_shards:
-                return {"name": name, "complete": False, "shards_done": n_shards - len(todo) + computed,
-                        "shards_total": n_shards, "out_dir": str(out_dir)}
             idx = order[k * size:min(n, (k + 1) * size)]
             t0 = time.perf_counter()
             shard = _build_shard(name, model, images, labels, idx, profile, settings, k, amp, bar)
@@ -380,18 +396,25 @@ def construct_dataset(name: str, *, model, images, labels, profile: Profile, out
                 torch.cuda.synchronize(device)
             shard["stats"]["seconds"] = time.perf_counter() - t0
             atomic_torch_save(shard, files[k])
-            computed += 1
+    dist.barrier()  # every rank's shards are on disk
+    # rank 0 decides (the others must not look once it may be removing the shard folder)
+    missing = dist.broadcast_object([k for k in range(n_shards) if not files[k].is_file()] if dist.is_main() else None)
+    if missing:  # max_shards stopped the build early
+        return {"name": name, "complete": False, "shards_done": n_shards - len(missing),
+                "shards_total": n_shards, "out_dir": str(out_dir)}
+    if dist.is_main():
+        shards = [_load_shard(f, k, order, size, n) for k, f in enumerate(files)]
+        meta = _merge_meta(settings, shards, profile, device, amp)
+        meta["built_with"]["processes"] = world
+        x = torch.cat([s["images"] for s in shards])
+        y = torch.cat([s["labels"] for s in shards])
+        from .data import save_feature_dataset
 
-    shards = [_load_shard(f, k, order, size, n) for k, f in enumerate(files)]
-    meta = _merge_meta(settings, shards, profile, device, amp)
-    x = torch.cat([s["images"] for s in shards])
-    y = torch.cat([s["labels"] for s in shards])
-    from .data import save_feature_dataset
-
-    save_feature_dataset(out_dir, x, y, meta=meta)  # meta.json is written last: it marks completion
-    if not keep_shards:
-        shutil.rmtree(shard_dir, ignore_errors=True)
-    return meta
+        save_feature_dataset(out_dir, x, y, meta=meta)  # meta.json is written last: it marks completion
+        if not keep_shards:
+            shutil.rmtree(shard_dir, ignore_errors=True)
+    dist.barrier()
+    return meta if dist.is_main() else _read_json(meta_f)
 
 
 def _build_shard(name, model, images, labels, idx, profile, settings, k, amp, bar) -> dict:

@@ -2,8 +2,13 @@
 
 Every function takes images in [0,1] (NCHW float; uint8 is accepted and divided by 255), runs
 the model on the device its parameters are on, in eval mode, and leaves the model's mode as it
-found it. Robust accuracy uses :func:`advlib.attacks.pgd` with a seeded generator, so the same
-call gives the same number.
+found it. Robust accuracy uses :func:`advlib.attacks.pgd` with random starts drawn per batch from
+a generator seeded by (seed, batch index), so the same call gives the same number.
+
+Under torchrun (a process group with several ranks, see :mod:`advlib.dist`) ``accuracy`` and
+``robust_accuracy`` split the work: each rank takes a contiguous range of whole batches and the
+correct counts are summed, so every rank gets the number a single process computes. Every rank
+must then make the same call (``shard=False`` computes everything on each rank instead).
 
 results.json::
 
@@ -17,10 +22,12 @@ One row per (dataset, source); writing a row with the same key replaces the old 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
 
+from . import dist
 from .attacks import eval_mode, pgd, threat_model
 from .config import PAPER
 from .utils import Timer, atomic_write_json, model_device
@@ -41,53 +48,87 @@ def _check_xy(x, y):
         raise ValueError("x is empty: accuracy of no images is undefined")
 
 
-def _batches(x, y, batch_size, device):
+def _my_batches(n: int, batch_size: int, shard: bool | None) -> tuple[range, bool]:
+    """Indices of the batches this process evaluates, and whether counts must be summed over ranks.
+
+    shard None (auto) or True: under a process group with several ranks, a contiguous range of
+    whole batches (whole batches keep each batch's computation, and its random starts, exactly
+    as in one process); otherwise all of them."""
     if batch_size <= 0:
         raise ValueError(f"batch_size must be > 0, got {batch_size}")
-    for i in range(0, x.shape[0], batch_size):
+    n_batches = math.ceil(n / batch_size)
+    world = dist.world_size()
+    if shard is False or world == 1:
+        return range(n_batches), False
+    lo, hi = dist.shard_range(n_batches, dist.rank(), world)
+    return range(lo, hi), True
+
+
+def _batches(x, y, batch_size, device, which):
+    for k in which:
+        i = k * batch_size
         xb = x[i:i + batch_size].to(device)
         xb = xb.float().div_(255) if xb.dtype == torch.uint8 else xb.float()
-        yield xb.contiguous(memory_format=torch.channels_last), y[i:i + batch_size].to(device)  # NHWC: faster
+        yield k, xb.contiguous(memory_format=torch.channels_last), y[i:i + batch_size].to(device)  # NHWC: faster
 
 
-def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500) -> float:
-    """Fraction of ``x`` that ``model`` classifies as ``y`` (in [0,1])."""
+def batch_generator(seed: int, batch: int) -> torch.Generator:
+    """The CPU generator that draws the random starts of batch ``batch`` in robust_accuracy."""
+    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(batch)) % 2**63)
+
+
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
+             shard: bool | None = None) -> float:
+    """Fraction of ``x`` that ``model`` classifies as ``y`` (in [0,1]).
+
+    ``shard``: None/True split the batches over the ranks of a torch.distributed run (every rank
+    must call; no effect in a single process); False evaluates everything here."""
     _check_xy(x, y)
     device = model_device(model)
+    which, summed = _my_batches(x.shape[0], batch_size, shard)
     correct = torch.zeros((), dtype=torch.long, device=device)
     with eval_mode(model), torch.no_grad():
-        for xb, yb in _batches(x, y, batch_size, device):
+        for _, xb, yb in _batches(x, y, batch_size, device, which):
             correct += (model(xb).argmax(1) == yb).sum()
+    if summed:
+        dist.all_reduce_sum(correct)
     return correct.item() / x.shape[0]
 
 
 def robust_accuracy(model, x, y, *, norm: str = "l2", eps: float, steps: int = 20, step_size: float | None = None,
-                    restarts: int = 1, batch_size: int = 500, generator: torch.Generator | None = None) -> float:
+                    restarts: int = 1, batch_size: int = 500, generator: torch.Generator | None = None,
+                    seed: int = 0, shard: bool | None = None) -> float:
     """Accuracy under untargeted PGD within the ``norm`` ball of radius ``eps``.
 
     step_size defaults to 2.5*eps/steps (Madry et al.). eps == 0 gives the clean accuracy
-    (no attack). ``generator`` (CPU) draws the random starts; by default one seeded with 0, so
-    the result does not depend on the global RNG.
+    (no attack). The random starts of batch k come from ``batch_generator(seed, k)``, so the
+    result depends neither on the global RNG nor on how many processes share the batches
+    (``shard`` as in :func:`accuracy`). A ``generator`` (CPU) given instead draws the starts of
+    all batches in turn; the batches are then not split over ranks.
     """
     _check_xy(x, y)
     threat_model(norm)  # unknown norm -> ValueError, also when eps == 0
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
     if eps == 0:
-        return accuracy(model, x, y, batch_size=batch_size)
+        return accuracy(model, x, y, batch_size=batch_size, shard=shard)
     if steps <= 0:
         raise ValueError(f"steps must be > 0, got {steps}")
     step_size = 2.5 * eps / steps if step_size is None else step_size
-    generator = torch.Generator().manual_seed(0) if generator is None else generator
     device = model_device(model)
-    correct = 0
+    # one generator drawn from in turn cannot be split: every rank then evaluates every batch
+    which, summed = _my_batches(x.shape[0], batch_size, False if generator is not None else shard)
+    correct = torch.zeros((), dtype=torch.long, device=device)
     with eval_mode(model):
-        for xb, yb in _batches(x, y, batch_size, device):
+        for k, xb, yb in _batches(x, y, batch_size, device, which):
+            gen = generator if generator is not None else batch_generator(seed, k)
             x_adv = pgd(model, xb, yb, norm=norm, eps=eps, step_size=step_size, steps=steps,
-                        restarts=restarts, generator=generator)
+                        restarts=restarts, generator=gen)
             with torch.no_grad():
-                correct += (model(x_adv).argmax(1) == yb).sum().item()
-    return correct / x.shape[0]
+                correct += (model(x_adv).argmax(1) == yb).sum()
+    if summed:
+        dist.all_reduce_sum(correct)
+    return correct.item() / x.shape[0]
 
 
 def eps_sweep(model, x, y, eps_list, *, norm: str = "l2", steps: int = 20, restarts: int = 1,
@@ -194,5 +235,5 @@ def results_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["accuracy", "robust_accuracy", "eps_sweep", "evaluate_model", "eps_key", "results_row",
+__all__ = ["accuracy", "robust_accuracy", "batch_generator", "eps_sweep", "evaluate_model", "eps_key", "results_row",
            "update_results", "load_results", "results_table"]

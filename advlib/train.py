@@ -13,6 +13,14 @@ channels_last (NHWC) is used on every device: on the CPU it trains the tiny/smal
 
 Files in ``out_dir``: ``checkpoint.pt`` (model, optimizer, scheduler, epoch, history, RNG states,
 config), ``history.json`` and ``config.json``; all written atomically.
+
+Under torchrun (``advlib.dist.init_from_env()`` called first) ``fit`` trains with
+DistributedDataParallel: every rank draws the same global batch and trains on its contiguous
+slice (batch_size / world images), with BatchNorm statistics of the global batch and losses
+scaled so that the averaged gradient is the global batch's; the weights then match a
+single-process run up to float rounding. Rank 0 alone writes the files; every rank resumes from
+them. Adversarial training attacks each slice on its own rank with its own random starts, so it
+matches the single-process run in distribution, not bitwise.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import dist
 from .attacks import pgd
 from .config import DATASETS
 from .loader import BatchLoader, epoch_generator, parse_augment
@@ -247,15 +256,18 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
         check_data(eval_data[0], eval_data[1], num_classes=num_classes, name="eval_data images")
     if stop_after is not None and stop_after < 0:
         raise ValueError(f"stop_after must be >= 0 or None, got {stop_after}")
+    world, rank = dist.world_size(), dist.rank()
+    n = images.shape[0]
+    if min(n, cfg.batch_size) < world:
+        raise ValueError(f"{world} processes need a global batch of >= {world} images (one slice each), "
+                         f"got batch_size {cfg.batch_size} and {n} images")
 
     device = model_device(model)
     cuda = device.type == "cuda"
     use_amp = cfg.amp and cuda
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    net = torch.compile(model) if (cfg.compile and cuda) else model
 
-    n = images.shape[0]
     # Drop the last partial batch (a batch of 1 breaks BatchNorm) unless there is only one batch.
     drop_last = n > cfg.batch_size
     steps_per_epoch = n // cfg.batch_size if drop_last else 1
@@ -280,7 +292,8 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
             history, start = ckpt["history"], int(ckpt["epoch"])
         else:
             set_seed(cfg.seed)
-        atomic_write_json(out / CONFIG, asdict(cfg))
+        if dist.is_main():
+            atomic_write_json(out / CONFIG, asdict(cfg))
     else:
         set_seed(cfg.seed)
 
@@ -289,49 +302,61 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
         _finish(model)
         return history
 
+    # Every rank draws the same batches (order and augmentation depend on (seed, epoch) only).
     loader = BatchLoader(images, labels, cfg.batch_size, shuffle=True, augment=cfg.augment,
                          drop_last=drop_last, seed=cfg.seed, device=device)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
     bar = None
-    if progress:
+    if progress and dist.is_main():
         from tqdm.auto import tqdm
         bar = tqdm(total=cfg.epochs * len(loader), initial=start * len(loader), desc=f"train {cfg.arch}",
                    unit="batch", dynamic_ncols=True)
     try:
+        net, attack_net = _training_nets(model, cfg, device, world)
         for epoch in range(start, end):
             loader.set_epoch(epoch)
-            attack_gen = epoch_generator(cfg.seed, epoch, stream=1)
+            # Random starts of the training attack: stream 1 (rank 0 and single process), and a
+            # stream of its own on every other rank, so slices never share their noise.
+            attack_gen = epoch_generator(cfg.seed, epoch, stream=1 + 100 * rank)
             lr_start = opt.param_groups[0]["lr"]
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            seen = 0
+            # summed loss, correct predictions, examples seen (one tensor: one all-reduce per epoch)
+            totals = torch.zeros(3, device=device, dtype=torch.float64)
             with Timer() as timer:
                 net.train()
                 for x, y in loader:
+                    global_batch = y.shape[0]
+                    if world > 1:  # this rank's contiguous slice of the global batch
+                        lo, hi = dist.shard_range(global_batch, rank, world)
+                        x, y = x[lo:hi], y[lo:hi]
                     if cfg.channels_last:
                         x = x.contiguous(memory_format=torch.channels_last)
                     with autocast():
                         if cfg.adversarial:  # the attack runs in eval mode and restores train mode
-                            x = pgd(net, x, y, norm="l2", eps=cfg.adv_eps, step_size=cfg.adv_step_size,
+                            x = pgd(attack_net, x, y, norm="l2", eps=cfg.adv_eps, step_size=cfg.adv_step_size,
                                     steps=cfg.adv_steps, generator=attack_gen)
                         logits = net(x)
-                        loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                        loss_sum = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing,
+                                                   reduction="sum")
+                    # DDP averages gradients over ranks, so sum * world / global batch makes the
+                    # result the mean over the global batch, also for slices of unequal size.
+                    loss = loss_sum * (world / global_batch)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
                     if cfg.schedule == "onecycle":
                         sched.step()
-                    loss_sum += loss.detach() * y.shape[0]
-                    correct += (logits.detach().argmax(1) == y).sum()
-                    seen += y.shape[0]
+                    totals[0] += loss_sum.detach()
+                    totals[1] += (logits.detach().argmax(1) == y).sum()
+                    totals[2] += y.shape[0]
                     if bar is not None:
                         bar.update(1)
                 if cfg.schedule != "onecycle":
                     sched.step()
                 eval_acc = accuracy(model, *eval_data) if eval_data is not None else None
+            loss_total, correct, seen = dist.all_reduce_sum(totals).tolist()
             history["epoch"].append(epoch + 1)
-            history["loss"].append(loss_sum.item() / max(seen, 1))
-            history["train_acc"].append(correct.item() / max(seen, 1))
+            history["loss"].append(loss_total / max(seen, 1))
+            history["train_acc"].append(correct / max(seen, 1))
             history["eval_acc"].append(eval_acc)
             history["lr"].append(lr_start)
             history["seconds"].append(timer.seconds)
@@ -340,13 +365,35 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
                 if eval_acc is not None:
                     post["eval"] = f"{eval_acc:.3f}"
                 bar.set_postfix(post)
-            if out is not None:
+            if out is not None and dist.is_main():
                 _save(out, model, opt, sched, epoch + 1, history, cfg, device)
+            dist.barrier()  # after this every rank may read the epoch's checkpoint
     finally:
         if bar is not None:
             bar.close()
+        if world > 1:
+            dist.local_batchnorm(model)  # plain BatchNorm2d again, same parameters and buffers
         _finish(model)
     return history
+
+
+def _training_nets(model: torch.nn.Module, cfg: TrainConfig, device: torch.device, world: int):
+    """(net for the training step, net for the training attack), compiled on CUDA when
+    ``cfg.compile``. With several processes the step's net is DistributedDataParallel and the
+    model's BatchNorm layers use the statistics of the global batch (``fit`` undoes that at the
+    end); the attack needs input gradients only, so it runs on the plain model, without DDP's
+    gradient synchronization."""
+    def compiled(m):
+        return torch.compile(m) if (cfg.compile and device.type == "cuda") else m
+
+    if world == 1:
+        net = compiled(model)
+        return net, net
+    dist.sync_batchnorm(model, device)
+    # DDP broadcasts rank 0's weights and buffers once; synced BatchNorm keeps the buffers equal after that.
+    ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                                    forward_sync_buffers=False)
+    return compiled(ddp), compiled(model)
 
 
 def _finish(model: torch.nn.Module) -> torch.nn.Module:
