@@ -139,19 +139,42 @@ def eps_sweep(model, x, y, eps_list, *, norm: str = "l2", steps: int = 20, resta
             for e in eps_list}
 
 
+def eval_subset(y: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """Indices of a seeded, class-balanced subset of ``n`` examples (sorted; all when n <= 0 or n >= len).
+
+    Test sets are often stored sorted by class, so "the first n" would cover only a few classes.
+    """
+    if n <= 0 or n >= len(y):
+        return torch.arange(len(y))
+    g = torch.Generator().manual_seed(seed)
+    # a seeded shuffle, then each example's rank within its class: taking the lowest ranks first
+    # interleaves the classes, so any prefix of this order is as balanced as the data allows
+    perm = torch.randperm(len(y), generator=g)
+    yp = y.cpu()[perm]
+    order = torch.argsort(yp, stable=True)
+    rank = torch.empty_like(order)
+    counts = torch.bincount(yp)
+    starts = torch.cumsum(counts, 0) - counts
+    rank[order] = torch.arange(len(y)) - starts[yp[order]]
+    chosen = perm[torch.argsort(rank, stable=True)[:n]]
+    return chosen.sort().values
+
+
 def evaluate_model(model, x, y, profile) -> dict:
-    """Clean accuracy on all of ``x`` and L2 PGD robust accuracy on its first ``profile.eval_n``
-    images at ``profile.eval_eps`` and every radius of ``profile.eval_sweep``."""
+    """Clean accuracy on all of ``x`` and L2 PGD robust accuracy on a class-balanced, seeded subset
+    of ``profile.eval_n`` images (``eval_subset``) at ``profile.eval_eps`` and every radius of
+    ``profile.eval_sweep``."""
     _check_xy(x, y)
-    n = x.shape[0] if profile.eval_n <= 0 else min(profile.eval_n, x.shape[0])
+    idx = eval_subset(y, profile.eval_n, profile.seed)
+    xs, ys = x[idx.to(x.device)], y[idx.to(y.device)]
     radii = sorted({float(profile.eval_eps), *profile.sweep})
     with Timer() as t:
         clean = accuracy(model, x, y, batch_size=profile.eval_batch)
         robust = {}
         for e in radii:
-            robust[eps_key(e)] = robust_accuracy(model, x[:n], y[:n], eps=e, steps=profile.eval_steps,
+            robust[eps_key(e)] = robust_accuracy(model, xs, ys, eps=e, steps=profile.eval_steps,
                                                  restarts=profile.eval_restarts, batch_size=profile.eval_batch)
-    return {"clean_acc": clean, "robust_acc": robust, "eval_n": n, "steps": profile.eval_steps,
+    return {"clean_acc": clean, "robust_acc": robust, "eval_n": len(idx), "steps": profile.eval_steps,
             "restarts": profile.eval_restarts, "norm": "l2", "seconds": t.seconds}
 
 

@@ -139,14 +139,14 @@ def summary_row(split: str, images, labels) -> dict:
 def source_model_rows(cfg, sources: dict, test) -> list[dict]:
     from . import evaluate as ev
 
+    idx = ev.eval_subset(test[1], cfg.eval_n, cfg.seed)
     rows = []
     for name in ("standard", "robust"):
         model = sources[name]
-        n = cfg.eval_n or len(test[1])
         rows.append({"source model": name, "arch": cfg.arch,
                      "clean acc": ev.accuracy(model, *test),
-                     f"PGD L2 {cfg.eval_eps} acc (n={n})": ev.robust_accuracy(
-                         model, test[0][:n], test[1][:n], eps=cfg.eval_eps, steps=cfg.eval_steps)})
+                     f"PGD L2 {cfg.eval_eps} acc (n={len(idx)})": ev.robust_accuracy(
+                         model, test[0][idx], test[1][idx], eps=cfg.eval_eps, steps=cfg.eval_steps)})
     return rows
 
 

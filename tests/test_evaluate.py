@@ -14,6 +14,7 @@ from advlib.evaluate import (
     accuracy,
     eps_key,
     eps_sweep,
+    eval_subset,
     evaluate_model,
     load_results,
     results_row,
@@ -117,7 +118,8 @@ def test_evaluate_model_uses_profile(trained):
     assert m["clean_acc"] == accuracy(model, x, y)
     assert m["eval_n"] == 40 and m["steps"] == 3
     assert set(m["robust_acc"]) == {"0.0", "0.25", "0.5"}
-    assert m["robust_acc"]["0.0"] == accuracy(model, x[:40], y[:40])
+    idx = eval_subset(y, 40, prof.seed)  # the robust part uses the seeded class-balanced subset
+    assert m["robust_acc"]["0.0"] == accuracy(model, x[idx], y[idx])
     assert m["seconds"] > 0
 
 
@@ -156,3 +158,14 @@ def test_results_row_table_and_bad_files(tmp_path):
         load_results(bad)
     with pytest.raises(ValueError, match="dataset"):
         update_results(tmp_path / "r.json", {"clean_acc": 1.0})
+
+
+def test_eval_subset_is_class_balanced_on_class_sorted_labels():
+    y = torch.arange(10).repeat_interleave(200)  # sorted by class, as load_cifar10 returns it
+    idx = eval_subset(y, 1000, seed=0)
+    assert len(idx) == 1000 and len(set(idx.tolist())) == 1000
+    assert torch.bincount(y[idx], minlength=10).tolist() == [100] * 10
+    assert torch.equal(idx, eval_subset(y, 1000, seed=0)) and not torch.equal(idx, eval_subset(y, 1000, seed=1))
+    assert torch.equal(eval_subset(y, 0), torch.arange(2000))
+    counts = torch.bincount(y[eval_subset(y, 25, seed=3)], minlength=10)
+    assert counts.max() - counts.min() <= 1

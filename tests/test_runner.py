@@ -8,11 +8,10 @@ import sys
 
 import nbformat
 import pytest
+from conftest import REPO
 
 from advlib import config, runner
 from advlib.paths import RunPaths
-
-from conftest import REPO
 
 
 def test_every_notebook_declares_common_parameters_and_has_no_outputs():
