@@ -19,6 +19,9 @@ def test_every_notebook_declares_common_parameters_and_has_no_outputs():
         params = runner.notebook_parameters(nb_path)
         assert set(runner.COMMON) <= set(params), nb_path.name
         nb = nbformat.read(nb_path, as_version=4)
+        (pcell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assigned = [ln.split("=")[0].strip() for ln in pcell.source.splitlines() if "=" in ln.split("#")[0]]
+        assert sorted(assigned) == sorted(params), f"{nb_path.name}: papermill could not parse every parameter"
         for cell in nb.cells:
             if cell.cell_type == "code":
                 assert not cell.outputs, f"{nb_path.name} committed with outputs"
