@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -37,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from advlib.loader import BatchLoader  # noqa: E402
 from advlib.models import build_model  # noqa: E402
 from advlib.utils import get_device  # noqa: E402
+from benchmarks._common import machine_info, sync  # noqa: E402
 
 
 class TransformedTensorDataset(TensorDataset):
@@ -51,22 +50,6 @@ class TransformedTensorDataset(TensorDataset):
         return self.transform(x), y
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def machine_info(device) -> dict:
-    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "device": str(device)}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    try:
-        info["load_avg"] = os.getloadavg()
-    except OSError:
-        pass
-    return info
 
 
 def main(argv=None) -> dict:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +31,7 @@ from advlib.attacks import pgd  # noqa: E402
 from advlib.models import build_model  # noqa: E402
 from advlib.train import TrainConfig, fit  # noqa: E402
 from advlib.utils import get_device  # noqa: E402
+from benchmarks._common import machine_info, sync  # noqa: E402
 
 
 def synthetic(n: int, seed: int, amp: float = 0.2, noise: float = 0.2):
@@ -44,22 +43,6 @@ def synthetic(n: int, seed: int, amp: float = 0.2, noise: float = 0.2):
     return (0.5 + amp * (templates[y] - 0.5) + noise * noise_t).clamp(0, 1), y
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def machine_info(device) -> dict:
-    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "device": str(device)}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    try:
-        info["load_avg"] = os.getloadavg()
-    except OSError:
-        pass
-    return info
 
 
 def main(argv=None) -> dict:

@@ -5,30 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import synthetic
 
 from advlib.attacks import invert_representation, pgd
 from advlib.evaluate import accuracy, robust_accuracy
 from advlib.models import build_model
 from advlib.train import TrainConfig, fit
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: one intra-op thread is as fast, and far faster when other jobs
-    share the machine's cores (OpenMP threads then wait on each other)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def synthetic(n: int, seed: int, amp: float = 0.5, noise: float = 0.15):
-    """A separable 10-class task: a smooth colour template per class + pixel noise, in [0,1]."""
-    low = torch.rand(10, 3, 4, 4, generator=torch.Generator().manual_seed(123))
-    templates = F.interpolate(low, size=32, mode="bilinear", align_corners=False)
-    y = torch.arange(n) % 10
-    noise_t = torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
-    return (0.5 + amp * (templates[y] - 0.5) + noise * noise_t).clamp(0, 1), y
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,6 @@ def pool():
     return load_cifar10("sample", "train", n=N_POOL, seed=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # These tensors are tiny: one thread avoids OpenMP spin-waits on a shared 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
+from conftest import synthetic
 
 from advlib import dist
 from advlib.config import get_profile
@@ -52,13 +52,6 @@ CLI_PARAMS = dict(n_train=60, n_test=30, batch_size=20, source_epochs=1, robust_
                   device="cpu")
 
 
-def synthetic(n: int, seed: int, amp: float = 0.5, noise: float = 0.15):
-    """Images in [0,1]: a class template (low-frequency pattern) plus noise."""
-    low = torch.rand(10, 3, 4, 4, generator=torch.Generator().manual_seed(123))
-    templates = F.interpolate(low, size=32, mode="bilinear", align_corners=False)
-    y = torch.arange(n) % 10
-    noise_t = torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
-    return (0.5 + amp * (templates[y] - 0.5) + noise * noise_t).clamp(0, 1), y
 
 
 def fresh(seed: int = 0):
@@ -128,12 +121,6 @@ def ddp_run(tmp_path_factory):
     return out, json.loads((out / "report.json").read_text()), proc
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _assert_close_state(a: dict, b: dict, atol=1e-5):

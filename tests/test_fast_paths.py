@@ -19,12 +19,6 @@ from advlib.models import build_model
 N = 256  # sample images: 4 steps of 64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

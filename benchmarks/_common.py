@@ -1,0 +1,26 @@
+"""Helpers shared by the benchmark scripts (not part of advlib)."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import torch
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def machine_info(device) -> dict:
+    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "device": str(device)}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    try:
+        info["load_avg"] = os.getloadavg()
+    except OSError:
+        pass
+    return info
