@@ -53,21 +53,25 @@ def load_cifar10(source, split: str = "train", *, n: int = 0, seed: int = 0, roo
         sorted alphabetically give the labels 0..9 (the standard CIFAR-10 order for the usual names).
     n: 0 = every image of the split; n > 0 = a class-balanced subset chosen with ``seed``
         (n // 10 per class; the first n % 10 classes get one more). Only the chosen images are
-        decoded. Images come back in a fixed order (by class, then file name), not shuffled.
+        decoded. Images come back in an order shuffled with ``seed`` (archives list images class
+        by class, so an unshuffled ``x[:k]`` would hold only the first classes).
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if not isinstance(n, int) or n < 0:
         raise ValueError(f"n must be an int >= 0 (0 = all images), got {n!r}")
     if isinstance(source, str) and source == "torchvision":
-        return _load_torchvision(split, n=n, seed=seed, root=root, download=download)
-    if isinstance(source, str) and source == "sample":
+        x, y = _load_torchvision(split, n=n, seed=seed, root=root, download=download)
+    elif isinstance(source, str) and source == "sample":
         if not SAMPLE_ZIP.is_file():
             raise FileNotFoundError(f"embedded CIFAR-10 sample missing: {SAMPLE_ZIP} (rebuild with tools/make_sample.py)")
-        return _load_archive(SAMPLE_ZIP, split, n=n, seed=seed)
-    if isinstance(source, (str, os.PathLike)):
-        return _load_archive(Path(source).expanduser(), split, n=n, seed=seed)
-    raise TypeError(f"source must be 'torchvision', 'sample' or a path, got {type(source).__name__}")
+        x, y = _load_archive(SAMPLE_ZIP, split, n=n, seed=seed)
+    elif isinstance(source, (str, os.PathLike)):
+        x, y = _load_archive(Path(source).expanduser(), split, n=n, seed=seed)
+    else:
+        raise TypeError(f"source must be 'torchvision', 'sample' or a path, got {type(source).__name__}")
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    return x[perm], y[perm]
 
 
 def cifar10_cache_present(root) -> bool:
