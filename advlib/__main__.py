@@ -50,14 +50,18 @@ def main(argv=None) -> int:
         if not (args.cifar or args.release):
             print("advlib download: say what to fetch: --cifar and/or --release", file=sys.stderr)
             return 2
-        if args.cifar:
-            for split in ("train", "test"):
-                x, _ = data.load_cifar10("torchvision", split, root=root)
-                print(f"CIFAR-10 {split}: {len(x)} images in {root}")
-        if args.release:
-            tar = data.download(args.url, root / "datasets.tar", sha256=args.sha256)
-            for name, path in data.extract_release(tar, root / "release").items():
-                print(f"{name}: {path}")
+        try:
+            if args.cifar:
+                for split in ("train", "test"):
+                    x, _ = data.load_cifar10("torchvision", split, root=root)
+                    print(f"CIFAR-10 {split}: {len(x)} images in {root}")
+            if args.release:
+                tar = data.download(args.url, root / "datasets.tar", sha256=args.sha256)
+                for name, path in data.extract_release(tar, root / "release").items():
+                    print(f"{name}: {path}")
+        except (data.DownloadError, ValueError, OSError) as e:
+            print(f"advlib download: error: {e}", file=sys.stderr)
+            return 1
         return 0
     return 2
 

@@ -95,3 +95,11 @@ def test_smoke_suite_end_to_end(tmp_path):
     assert (paths.root / "report.md").is_file()
     for fig in ("fig_cifar_grid", "fig_accuracy_vs_eps", "fig_results_vs_paper"):
         assert (paths.figures / f"{fig}.png").stat().st_size > 1000
+
+
+def test_cli_download_unreachable_is_a_clear_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "advlib", "download", "--release", "--root", str(tmp_path),
+                           "--url", "http://127.0.0.1:9/datasets.tar"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 1
+    assert "could not reach http://127.0.0.1:9/datasets.tar" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "datasets.tar").exists()
