@@ -60,11 +60,6 @@ def feature_sets(cfg: config.Profile, paths: RunPaths, source: str = "", only: s
             for name in names if name in paths.available(source)}
 
 
-def read_meta(paths: RunPaths, name: str, source: str = "constructed") -> dict:
-    f = paths.dataset(name, source) / "meta.json"
-    return json.loads(f.read_text()) if f.is_file() else {}
-
-
 def train_source_models(cfg, paths, train, test, progress=True):
     """Standard and L2-robust source models (trained, or loaded when already there)."""
     from . import construct
