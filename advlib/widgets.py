@@ -65,10 +65,14 @@ class Explorer:
         their own. A set without them shows no original.
     models: name -> classifier taking images in [0,1]; predictions are shown per model.
     magnify: the difference is shown as 0.5 + magnify·δ; None = per image, the largest |δ| fills the range.
+    start_indices: name -> per-row index of the image the descent started from (D_R / D_NR,
+        meta.json ``start_indices``; FeatureSets bring their own). For such sets the third panel
+        shows that start image: x_r is not a perturbation of the matched original.
     """
 
     def __init__(self, sets: dict, originals=None, source_indices: dict | None = None, models: dict | None = None,
-                 *, class_names=CIFAR10_CLASSES, scale: int = 6, magnify: float | None = None):
+                 *, class_names=CIFAR10_CLASSES, scale: int = 6, magnify: float | None = None,
+                 start_indices: dict | None = None):
         if not sets:
             raise ValueError("Explorer: no datasets given")
         self.sets = {name: _pair(s) for name, s in sets.items()}
@@ -78,6 +82,12 @@ class Explorer:
             if src is None and isinstance(s, FeatureSet):
                 src = s.source_indices
             self.source_indices[name] = None if src is None else torch.as_tensor(src, dtype=torch.long)
+        self.start_indices = {}
+        for name, s in sets.items():
+            start = (start_indices or {}).get(name)
+            if start is None and isinstance(s, FeatureSet):
+                start = s.meta.get("start_indices")
+            self.start_indices[name] = None if start is None else torch.as_tensor(start, dtype=torch.long)
         self.originals = _pair(originals) if originals is not None else None
         self.models = dict(models or {})
         self.class_names = tuple(class_names)
@@ -208,7 +218,18 @@ class Explorer:
             if 0 <= src < len(self.originals[0]):
                 orig, orig_label = self.originals[0][src], int(self.originals[1][src])
         info = [f"{html.escape(name)}: {len(self._rows)} image(s) in this selection"]
-        if orig is not None and orig.shape == img.shape:
+        starts = self.start_indices.get(name)
+        start = int(starts[row]) if (starts is not None and orig is not None) else -1
+        if 0 <= start < len(self.originals[0]):  # D_R / D_NR: show where the descent began
+            start_img = self.originals[0][start]
+            self.original.value = to_png(orig, self.scale)
+            self.perturbation.value = to_png(start_img, self.scale)
+            self.captions[1].value = f"matched original #{src}: <b>{html.escape(self._cname(orig_label))}</b>"
+            self.captions[2].value = (f"started from #{start}: "
+                                      f"<b>{html.escape(self._cname(int(self.originals[1][start])))}</b>")
+            info.append(f"representation of original #{src} matched, starting from training image #{start} "
+                        f"(‖x − start‖₂ = {float((img - start_img).norm()):.3f})")
+        elif orig is not None and orig.shape == img.shape:
             delta = img - orig
             norm = float(delta.norm())
             peak = float(delta.abs().max())

@@ -355,3 +355,21 @@ def test_load_models_from_run_dir(tmp_path, run_sets, images):
     assert list(models) == ["d_rand"]
     ex = widgets.Explorer(run_sets, images, models=models)
     assert "d_rand" in ex.predictions.value and "%" in ex.predictions.value
+
+
+def test_explorer_shows_start_image_for_representation_matched_sets(run_sets, images):
+    """D_R / D_NR rows are not perturbations of their matched original: show the start image."""
+    x, y = images
+    fs = run_sets["d_robust"]
+    start = (fs.source_indices + 3) % 20
+    sets = {"d_robust": viz.FeatureSet("d_robust", fs.images, fs.labels,
+                                       {"source_indices": fs.source_indices.tolist(), "start_indices": start.tolist()}),
+            "d_rand": run_sets["d_rand"]}
+    ex = widgets.Explorer(sets, originals=images)
+    ex.dataset.value = "d_robust"
+    row = ex.current()[1]
+    assert ex.perturbation.value == widgets.to_png(x[int(start[row])], ex.scale)
+    assert ex.original.value == widgets.to_png(x[int(fs.source_indices[row])], ex.scale)
+    assert f"started from #{int(start[row])}" in ex.captions[2].value and "‖δ‖₂" not in ex.info.value
+    ex.dataset.value = "d_rand"  # no start indices: the magnified difference as before
+    assert "×" in ex.captions[2].value and "‖δ‖₂ = " in ex.info.value
