@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+from pathlib import Path
 
 import torch
 
@@ -24,3 +26,12 @@ def machine_info(device) -> dict:
     except OSError:
         pass
     return info
+
+
+def write_result(name: str, device, result: dict) -> Path:
+    """benchmarks/results/<name>-<device type>.json, printed relative to the repository."""
+    out = Path(__file__).resolve().parent / "results" / f"{name}-{device.type}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out.relative_to(out.parents[2])}")
+    return out

@@ -19,7 +19,6 @@ Writes benchmarks/results/bench_loader-<device>.json with the numbers and the ma
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from advlib.loader import BatchLoader  # noqa: E402
 from advlib.models import build_model  # noqa: E402
 from advlib.utils import get_device  # noqa: E402
-from benchmarks._common import machine_info, sync  # noqa: E402
+from benchmarks._common import machine_info, sync, write_result  # noqa: E402
 
 
 class TransformedTensorDataset(TensorDataset):
@@ -140,10 +139,7 @@ def main(argv=None) -> dict:
           f"ratio {ips_ours / ips_peer:.1f}x")
     print(f"epoch + {args.arch}: BatchLoader {eps_ours:8.0f} img/s | DataLoader+v2 {eps_peer:8.0f} img/s | "
           f"ratio {eps_ours / eps_peer:.2f}x")
-    out = Path(__file__).resolve().parent / "results" / f"bench_loader-{device.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    write_result("bench_loader", device, result)
     return result
 
 

@@ -15,7 +15,6 @@ Writes benchmarks/results/bench_pgd-<device>.json with the numbers and the machi
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -31,7 +30,7 @@ from advlib.attacks import pgd  # noqa: E402
 from advlib.models import build_model  # noqa: E402
 from advlib.train import TrainConfig, fit  # noqa: E402
 from advlib.utils import get_device  # noqa: E402
-from benchmarks._common import machine_info, sync  # noqa: E402
+from benchmarks._common import machine_info, sync, write_result  # noqa: E402
 
 
 def synthetic(n: int, seed: int, amp: float = 0.2, noise: float = 0.2):
@@ -120,10 +119,7 @@ def main(argv=None) -> dict:
     print(f"speed ratio advlib/torchattacks = {ips_ours / ips_theirs:.2f}x best-of-{args.repeats} "
           f"({median_ratio:.2f}x by medians); "
           f"advlib at least as strong: {acc_ours <= acc_theirs}")
-    out = Path(__file__).resolve().parent / "results" / f"bench_pgd-{device.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    write_result("bench_pgd", device, result)
     return result
 
 
