@@ -24,7 +24,7 @@ from PIL import Image
 
 from .config import CIFAR10_CLASSES, DATASETS
 from .utils import model_device
-from .viz import FeatureSet, _pair, load_sets
+from .viz.datasets import FeatureSet, _pair, load_sets
 
 ALL = -1  # class dropdown value meaning "every class"
 
@@ -131,8 +131,8 @@ class Explorer:
     def from_run_dir(cls, run_dir, source: str = "constructed", cifar_source="sample", n_train: int = 0,
                      seed: int = 0, *, datasets=None, models: bool = True, **kwargs) -> Explorer:
         """Everything present in ``run_dir``: the sets of ``source``, the originals (when the sets
-        have ``source_indices``), and the trained models under ``models/<dataset>/`` plus the two
-        source models. ``cifar_source``, ``n_train``, ``seed`` must be the run's (they pick the
+        have ``source_indices``), and the trained models under ``models/<source>/<dataset>/`` plus
+        the two source models. ``cifar_source``, ``n_train``, ``seed`` must be the run's (they pick the
         training images the source indices point into)."""
         from .paths import RunPaths
 
@@ -145,7 +145,7 @@ class Explorer:
         if any(fs.source_indices is not None for fs in sets.values()):
             from .data import load_cifar10
             originals = load_cifar10(cifar_source, "train", n=n_train, seed=seed, root=paths.data)
-        return cls(sets, originals, models=load_models(paths) if models else None, **kwargs)
+        return cls(sets, originals, models=load_models(paths, source) if models else None, **kwargs)
 
     # -- callbacks ---------------------------------------------------------------------------------
     def _update_classes(self) -> None:
@@ -273,24 +273,26 @@ class Explorer:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def load_models(paths) -> dict:
-    """Trained models present in the run directory: the source models and one per dataset.
+def load_models(paths, source: str = "constructed") -> dict:
+    """Trained models present in the run directory: the two source models ("standard", "robust",
+    trained on CIFAR-10) and the model trained on each dataset of ``source``.
 
     A model counts as present when its folder holds ``checkpoint.pt`` and ``config.json`` (a run
     still training shows its latest checkpoint); it is loaded with ``advlib.train.load_trained``
     onto the device that function picks (CUDA when available).
     """
-    from .paths import RunPaths
+    from .paths import RunPaths, check_source
 
     paths = paths if isinstance(paths, RunPaths) else RunPaths.of(paths)
-    names = ["source_standard", "source_robust", *DATASETS]
-    present = [n for n in names
-               if (paths.model(n) / "checkpoint.pt").is_file() and (paths.model(n) / "config.json").is_file()]
+    check_source(source)
+    folders = {role: paths.source_model(role) for role in ("standard", "robust")}
+    folders.update({name: paths.model(name, source) for name in DATASETS})
+    present = {n: d for n, d in folders.items() if (d / "checkpoint.pt").is_file() and (d / "config.json").is_file()}
     if not present:
         return {}
     from .train import load_trained
 
-    return {n: load_trained(paths.model(n)) for n in present}
+    return {n: load_trained(d) for n, d in present.items()}
 
 
 def explorer(sets: dict, originals=None, source_indices=None, models=None, **kwargs) -> W.VBox:

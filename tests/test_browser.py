@@ -64,7 +64,7 @@ def _write_run_dir(run_dir: Path, n: int = 50) -> None:
     # one (untrained) model in advlib.train's layout, so the explorer shows its predictions table
     from advlib.models import build_model
 
-    model_dir = paths.model("source_standard")
+    model_dir = paths.source_model("standard")
     model_dir.mkdir(parents=True)
     (model_dir / "config.json").write_text(json.dumps({"arch": "tiny"}))
     torch.save({"model": build_model("tiny").state_dict()}, model_dir / "checkpoint.pt")
@@ -208,7 +208,7 @@ def test_explorer_renders_and_slider_changes_image(lab):
             src_after = image.get_attribute("src")
             assert src_after and src_after != src_before
             table = explorer.locator(".advlib-predictions table")
-            expect(table).to_contain_text("source_standard")
+            expect(table).to_contain_text("standard")
             readout = explorer.locator(".advlib-slider .widget-readout").inner_text()
             assert readout.strip() == "1", f"slider readout {readout!r}, expected 1 after one ArrowRight"
             page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=image.element_handle())

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from advlib import data
+from advlib.data import cifar
 
 # ------------------------------------------------------------------------------------------------
 # feature datasets
@@ -214,13 +215,13 @@ def test_subset_too_large_is_clear():
 
 def test_shared_zip_subset_decodes_only_needed(shared_zip, monkeypatch):
     calls = []
-    real = data._decode_image
+    real = cifar._decode_image
 
     def counting(b, name):
         calls.append(name)
         return real(b, name)
 
-    monkeypatch.setattr(data, "_decode_image", counting)
+    monkeypatch.setattr(cifar, "_decode_image", counting)  # looked up by cifar._load_archive
     x, y = data.load_cifar10(shared_zip, "train", n=200, seed=0)
     assert len(calls) == 200 and len(set(calls)) == 200
     assert all("/train/" in c for c in calls)

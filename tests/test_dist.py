@@ -26,6 +26,7 @@ from advlib import dist
 from advlib.config import get_profile
 from advlib.construct import construct_dataset
 from advlib.data import load_feature_dataset
+from advlib.dist.__main__ import main as dist_main
 from advlib.evaluate import accuracy, robust_accuracy
 from advlib.models import build_model
 from advlib.train import TrainConfig, fit, load_trained
@@ -100,7 +101,7 @@ def _worker(out: Path) -> None:
     argv = ["all", "--profile", "smoke", "--out", str(out / "cli")]
     for k, v in CLI_PARAMS.items():
         argv += ["-p", k, str(v)]
-    dist.main(argv)
+    dist_main(argv)
     assert not dist.is_initialized()
 
 
@@ -214,20 +215,35 @@ def test_sharded_evaluation_equals_single_process(ddp_run):
 def test_cli_all_under_torchrun(ddp_run):
     out, _, proc = ddp_run
     cli = out / "cli"
-    for role in ("source_standard", "source_robust", "d_rand", "d_robust"):
-        assert (cli / "models" / role / "checkpoint.pt").is_file(), role
+    for folder in ("cifar10/standard", "cifar10/robust", "constructed/d_rand", "constructed/d_robust"):
+        assert (cli / "models" / folder / "checkpoint.pt").is_file(), folder
     for name in ("d_rand", "d_robust"):
-        meta = json.loads((cli / "datasets" / name / "meta.json").read_text())
+        meta = json.loads((cli / "datasets" / "constructed" / name / "meta.json").read_text())
         assert meta["complete"] and meta["n_rows"] == 20 and meta["built_with"]["processes"] == WORLD
     results = json.loads((cli / "results.json").read_text())
     assert {r["dataset"] for r in results["rows"]} == {"standard", "adversarial", "d_rand", "d_robust"}
-    assert "2 process(es)" in proc.stdout and "| d_rand |" in proc.stdout
+    assert "2 process(es)" in proc.stdout and "| D_rand" in proc.stdout
 
 
 def test_collective_helpers(ddp_run):
     _, report, _ = ddp_run
     assert report["gathered"] == [[0, 10], [0, 10, 20]]  # unequal lengths come back whole
     assert report["broadcast"] == {"from": 0}
+
+
+# --- the package: helpers below, command line on top ----------------------------------------------------
+def test_helpers_import_without_the_command_line():
+    # `import advlib.dist` (what train/evaluate/construct do) loads no pipeline step; the command line
+    # is advlib/dist/__main__.py, so `python -m advlib.dist` still runs it
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    code = "import sys, advlib.dist; print(sorted(m for m in sys.modules if m.startswith('advlib')))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['advlib', 'advlib.dist']"
+    proc = subprocess.run([sys.executable, "-m", "advlib.dist", "--help"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "-m advlib.dist" in proc.stdout and "{sources,construct,train,evaluate,all}" in proc.stdout
 
 
 # --- single-process behaviour of the helpers ---------------------------------------------------------------

@@ -314,3 +314,50 @@ def test_extract_partial_release_and_errors(tmp_path, release_tar):
         data.extract_release(empty, tmp_path / "o2")
     with pytest.raises(FileNotFoundError, match="nope.tar"):
         data.extract_release(tmp_path / "nope.tar", tmp_path / "o3")
+
+
+def test_cli_corrupt_tarball_is_one_clear_line(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    bad = tmp_path / "datasets.tar"
+    bad.write_bytes(b"this is not a tar archive" * 100)
+    with pytest.raises(ValueError, match="datasets.tar: not a readable tar archive"):
+        data.extract_release(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("CIFAR_ims"))
+    # through the command line: the tarball is already there (its size is not checked without --sha256)
+    proc = subprocess.run([sys.executable, "-c", "import sys; from advlib.__main__ import _main; "
+                           "from advlib import data; data.download = lambda url, dest, **kw: dest; "
+                           f"sys.exit(_main(['download', '--release', '--root', {str(tmp_path)!r}]))"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 1, proc.stderr
+    assert "not a readable tar archive" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unreadable_image_in_a_zip_names_the_member(tmp_path):
+    import zipfile
+
+    from advlib.data import load_cifar10
+
+    z = tmp_path / "c.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        for c in range(10):
+            for i in range(2):
+                name = f"cifar10/train/class{c}/{i:04d}.png"
+                if (c, i) == (3, 1):
+                    f.writestr(name, b"garbage, not a png")
+                else:
+                    f.writestr(name, _png(c))
+    with pytest.raises(ValueError, match=r"cifar10/train/class3/0001.png: not a readable image"):
+        load_cifar10(z, "train")
+
+
+def _png(c: int) -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((32, 32, 3), 20 * c, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()

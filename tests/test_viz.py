@@ -346,13 +346,14 @@ def test_load_models_from_run_dir(tmp_path, run_sets, images):
     from advlib.paths import RunPaths
 
     paths = RunPaths.of(tmp_path)
-    d = paths.model("d_rand")
+    d = paths.model("d_rand", "constructed")
     d.mkdir(parents=True)
     (d / "config.json").write_text(json.dumps({"arch": "tiny"}))
     torch.save({"model": build_model("tiny").state_dict()}, d / "checkpoint.pt")
-    paths.model("d_det").mkdir()  # no checkpoint: not a model
+    paths.model("d_det", "constructed").mkdir()  # no checkpoint: not a model
     models = widgets.load_models(paths)
     assert list(models) == ["d_rand"]
+    assert widgets.load_models(paths, "released") == {}, "released and constructed models live apart"
     ex = widgets.Explorer(run_sets, images, models=models)
     assert "d_rand" in ex.predictions.value and "%" in ex.predictions.value
 

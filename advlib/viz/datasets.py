@@ -1,21 +1,16 @@
-"""Figures for the notebooks: every function returns a :class:`matplotlib.figure.Figure`.
+"""Figures of images and feature datasets: grids, side-by-side rows, class means, perturbations,
+power spectra and pixel statistics, plus loading a run's sets for them.
 
-Nothing here calls ``plt.show()`` or touches ``rcParams``; figures are built directly (no pyplot
-state, so nothing is shown twice or kept alive) as :class:`NotebookFigure`, a Figure that renders
-itself as a PNG in Jupyter: a notebook shows one by ending a cell with it (or ``display(fig)``)
-and saves it with :func:`save_figure`. Images are float tensors (or arrays) NCHW in [0, 1].
-
-Feature datasets appear in three shapes, all accepted where a set is expected: an images tensor,
-an ``(images, labels)`` pair, or a :class:`FeatureSet` (images, labels and the ``meta.json`` of a
-constructed set, whose ``source_indices`` link each row to its original training image).
+Images are float tensors (or arrays) NCHW in [0, 1]. Feature datasets appear in three shapes, all
+accepted where a set is expected: an images tensor, an ``(images, labels)`` pair, or a
+:class:`FeatureSet` (images, labels and the ``meta.json`` of a constructed set, whose
+``source_indices`` link each row to its original training image).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,30 +19,8 @@ import torch
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
-from .config import CIFAR10_CLASSES
-from .utils import atomic_path
-
-DPI = 150  # saved figures
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-_COLORS = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
-
-
-class NotebookFigure(Figure):
-    """A plain Figure that also shows itself in Jupyter (``_repr_png_``).
-
-    Figures made with ``Figure(...)`` rather than pyplot are not tracked by pyplot (no duplicate
-    display, no leak), but IPython has no image formatter for them unless pyplot's inline backend
-    happened to be loaded; this method makes ``fig`` / ``display(fig)`` render as a PNG either way.
-    """
-
-    def _repr_png_(self) -> bytes:
-        buf = io.BytesIO()
-        self.savefig(buf, format="png", dpi=100, facecolor="white")
-        return buf.getvalue()
-
-
-def _figure(**kwargs) -> NotebookFigure:
-    return NotebookFigure(**kwargs)
+from ..config import CIFAR10_CLASSES
+from .common import _COLORS, _figure, message_figure
 
 
 # --- data plumbing ------------------------------------------------------------------------------
@@ -73,6 +46,11 @@ class FeatureSet:
     def source_indices(self) -> torch.Tensor | None:
         """Per row, the index of its original image in the run's training set (None if unknown)."""
         return self._meta_tensor("source_indices")
+
+    @property
+    def start_indices(self) -> torch.Tensor | None:
+        """D_R / D_NR: per row, the index of the training image the descent started from."""
+        return self._meta_tensor("start_indices")
 
     @property
     def targets(self) -> torch.Tensor | None:
@@ -102,8 +80,8 @@ def load_sets(paths, source: str = "constructed", names=None) -> dict[str, Featu
 
     ``paths`` is a :class:`advlib.paths.RunPaths` (or a run directory); ``names`` restricts the sets.
     """
-    from .data import load_feature_dataset  # lazy: keep `import advlib.viz` light
-    from .paths import RunPaths
+    from ..data import load_feature_dataset  # lazy: keep `import advlib.viz` light
+    from ..paths import RunPaths
 
     paths = paths if isinstance(paths, RunPaths) else RunPaths.of(paths)
     out = {}
@@ -174,34 +152,6 @@ def _log_y(ax) -> None:
     ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
-
-
-# --- saving -------------------------------------------------------------------------------------
-def save_figure(fig: Figure, name: str, directory="figures", formats=("png", "pdf")) -> list[Path]:
-    """Write ``<directory>/<name>.<fmt>`` for each format (dpi 150), each atomically.
-
-    ``name`` is a stable file stem such as ``"fig_spectra"`` (letters, digits, ``_ . -``; no
-    directory part, no extension). A failed write leaves any previous file untouched and no
-    temporary file behind. Returns the written paths.
-    """
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValueError(f"save_figure: invalid figure name {name!r}; expected a non-empty file stem of "
-                         "letters, digits, '_', '.', '-' (no directory, no extension)")
-    if isinstance(formats, str):
-        formats = (formats,)
-    supported = fig.canvas.get_supported_filetypes()
-    out = []
-    for fmt in formats:
-        fmt = fmt.lower().lstrip(".")
-        if fmt not in supported:
-            raise ValueError(f"save_figure: unsupported format {fmt!r}; expected one of {sorted(supported)}")
-        if name.lower().endswith("." + fmt):
-            raise ValueError(f"save_figure: pass the name without extension, got {name!r}")
-        dest = Path(directory) / f"{name}.{fmt}"
-        with atomic_path(dest) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=DPI, facecolor="white")
-        out.append(dest)
-    return out
 
 
 # --- image grids --------------------------------------------------------------------------------
@@ -395,10 +345,10 @@ def perturbation_maps(x, x_adv, *, magnify: float | None = None, labels=None, ta
             _plain(ax)
             if j == 0:
                 ax.set_ylabel(row_names[i], fontsize=8)
-        title = f"‖δ‖₂={norms[j]:.2f}"
+        col_title = f"‖δ‖₂={norms[j]:.2f}"  # (not ``title``: that names the dataset in the suptitle)
         if labels is not None:
-            title = f"{_class_name(class_names, labels[j])}\n" + title
-        axes[0, j].set_title(title, fontsize=7)
+            col_title = f"{_class_name(class_names, labels[j])}\n" + col_title
+        axes[0, j].set_title(col_title, fontsize=7)
         if targets is not None:
             axes[1, j].set_title(f"→ {_class_name(class_names, targets[j])}", fontsize=7)
     fig.suptitle(f"{title + ': ' if title else ''}perturbations (δ = x_adv − x, shown as 0.5 + {magnify:.3g}·δ)",
@@ -561,143 +511,33 @@ def pixel_stats_figure(sets: dict, *, max_images: int = 5000, bins: int = 64) ->
     return fig
 
 
-# --- results ------------------------------------------------------------------------------------
-def _row_name(row: dict, rows: list[dict]) -> str:
-    """``dataset``, plus the source when the same dataset appears with several sources."""
-    ds = row.get("dataset", "?")
-    sources = {r.get("source") for r in rows if r.get("dataset") == ds}
-    return f"{ds} ({row.get('source')})" if len(sources) > 1 and row.get("source") else ds
+# --- one call per notebook figure (each copes with a run that holds no sets) ---------------------
+def side_by_side_for(x0, y0, sets: dict, *, per_class: int = 1, class_names=CIFAR10_CLASSES) -> Figure:
+    """The side-by-side figure of a run: per class one original, and for each set the image built
+    from it; for D_R / D_NR the *start image* the descent began from is shown just before the
+    result, so a reader can judge how much of it remains."""
+    if not sets:
+        return message_figure("no datasets in this run yet: run notebooks 01-02 first")
+    cols: dict = {}
+    for name, fs in sets.items():
+        start = fs.start_indices if isinstance(fs, FeatureSet) else None
+        if start is not None and fs.source_indices is not None:
+            cols[f"{name} start"] = FeatureSet(f"{name} start", _images(x0)[start], fs.labels,
+                                               {"source_indices": fs.meta["source_indices"]})
+        cols[name] = fs
+    idx = pick_common(y0, {n: getattr(s, "source_indices", None) for n, s in sets.items()}, per_class=per_class)
+    return side_by_side(x0, cols, indices=idx, labels=y0, class_names=class_names)
 
 
-def _curve(acc: dict) -> list[tuple[float, float]]:
-    return sorted((float(k), float(v)) for k, v in (acc or {}).items() if v is not None)
+def perturbation_figures(sets: dict, originals, *, n: int = 8) -> dict[str, Figure]:
+    """name -> perturbation figure (titled with the set's name) for D_rand / D_det when present."""
+    return {name: perturbation_maps(**perturbation_pairs(sets[name], originals, n=n))
+            for name in linked(sets, ("d_rand", "d_det"))}
 
 
-def accuracy_vs_eps(results: dict) -> Figure:
-    """Accuracy against the L2 radius, one line per results row (``robust_acc``: {"eps": acc}).
-
-    The clean accuracy is the eps = 0 point when the sweep has none. Paper numbers
-    (``row["paper"]``) are drawn as hollow markers of the same colour where present.
-    """
-    rows = results.get("rows", []) if isinstance(results, dict) else list(results)
-    fig = _figure(figsize=(6.2, 4.2), layout="constrained")
-    ax = fig.subplots()
-    for k, row in enumerate(rows):
-        color = _COLORS[k % 10]
-        pts = dict(_curve(row.get("robust_acc")))
-        if 0.0 not in pts and row.get("clean_acc") is not None:
-            pts[0.0] = float(row["clean_acc"])
-        if pts:
-            xs = sorted(pts)
-            ax.plot(xs, [pts[e] for e in xs], "o-", color=color, ms=4, label=_row_name(row, rows))
-        paper = row.get("paper") or {}
-        ppts = _curve(paper.get("robust_acc"))
-        if paper.get("clean_acc") is not None:
-            ppts.append((0.0, float(paper["clean_acc"])))
-        for e, a in ppts:
-            ax.plot([e], [a], marker="D", ms=8, mfc="none", mec=color, ls="none")
-    if any((r.get("paper") or {}) for r in rows):
-        ax.plot([], [], marker="D", mfc="none", mec="0.3", ls="none", label="paper (ResNet-50)")
-    ax.set(xlabel="L2 radius ε", ylabel="accuracy on CIFAR-10 test", ylim=(-0.02, 1.02),
-           title="accuracy under L2 PGD")
-    ax.grid(alpha=0.3)
-    if rows:
-        ax.legend(fontsize=7)
-    return fig
-
-
-def results_bars(results: dict, *, eps: str = "0.25") -> Figure:
-    """Grouped bars per dataset, ours beside the paper's: clean accuracy and robust accuracy at ``eps``.
-    A missing number is left out and marked "n/a"."""
-    rows = results.get("rows", []) if isinstance(results, dict) else list(results)
-    fig = _figure(figsize=(max(6.0, 1.3 * len(rows) + 2), 3.8), layout="constrained")
-    axes = fig.subplots(1, 2, squeeze=False)[0]
-    names = [_row_name(r, rows) for r in rows]
-    pos = np.arange(len(rows))
-    w = 0.38
-
-    def get(d, key):
-        if key == "clean":
-            v = (d or {}).get("clean_acc")
-        else:
-            acc = (d or {}).get("robust_acc") or {}
-            v = next((a for e, a in acc.items() if math.isclose(float(e), float(eps))), None)
-        return float("nan") if v is None else float(v)
-
-    for ax, key, title in ((axes[0], "clean", "clean accuracy"), (axes[1], "robust", f"robust accuracy, L2 ε={eps}")):
-        ours = np.array([get(r, key) for r in rows])
-        paper = np.array([get(r.get("paper"), key) for r in rows])
-        for off, vals, label, color in ((-w / 2, ours, "ours", "C0"), (w / 2, paper, "paper", "C7")):
-            ax.bar(pos + off, np.nan_to_num(vals), w, label=label, color=color)
-            for p, v in zip(pos, vals, strict=True):
-                ax.text(p + off, (0 if np.isnan(v) else v) + 0.01, "n/a" if np.isnan(v) else f"{v:.3g}",
-                        ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(pos, names, rotation=20, ha="right", fontsize=8)
-        ax.set(ylim=(0, 1.08), title=title)
-    axes[0].set_ylabel("accuracy on CIFAR-10 test")
-    axes[1].legend(fontsize=8)
-    return fig
-
-
-def training_curves(histories: dict) -> Figure:
-    """Loss (left) and accuracy (right: train solid, eval dashed) per epoch, one colour per model.
-
-    ``histories``: name -> {"loss": [...], "train_acc": [...], "eval_acc": [...]} (missing lists are skipped).
-    """
-    fig = _figure(figsize=(10, 3.6), layout="constrained")
-    ax_l, ax_a = fig.subplots(1, 2)
-    for k, (name, h) in enumerate(histories.items()):
-        color = _COLORS[k % 10]
-        for ax, key, ls, label in ((ax_l, "loss", "-", name), (ax_a, "train_acc", "-", f"{name} train"),
-                                   (ax_a, "eval_acc", "--", f"{name} eval")):
-            ys = list((h or {}).get(key) or [])
-            if ys:
-                ax.plot(range(1, len(ys) + 1), ys, ls, color=color, label=label, marker="o" if len(ys) < 3 else None)
-    ax_l.set(xlabel="epoch", ylabel="training loss", title="loss")
-    ax_a.set(xlabel="epoch", ylabel="accuracy", title="accuracy (train —, eval --)", ylim=(0, 1))
-    for ax in (ax_l, ax_a):
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=7)
-    return fig
-
-
-def construction_curves(metas: dict) -> Figure:
-    """Per-step curves recorded in each set's ``meta.json`` during construction.
-
-    Any list of numbers (or list of per-shard lists, averaged) under the keys ``loss_curve``,
-    ``matching_loss``, ``rel_distance`` or ``target_loss`` is drawn against the step; sets without
-    one are named in the title as "no curve".
-    """
-    keys = ("loss_curve", "matching_loss", "rel_distance", "target_loss")
-    fig = _figure(figsize=(6.2, 4.0), layout="constrained")
-    ax = fig.subplots()
-    missing = []
-    for k, (name, meta) in enumerate((metas or {}).items()):
-        drawn = False
-        for key in keys:
-            v = (meta or {}).get(key)
-            if not v:
-                continue
-            arr = np.array([np.asarray(s, dtype=float) for s in v]) if isinstance(v[0], (list, tuple)) else np.asarray(v, float)
-            if arr.ndim == 2:
-                arr = arr.mean(axis=0)
-            ax.plot(np.arange(1, len(arr) + 1), arr, color=_COLORS[k % 10], label=f"{name}: {key}",
-                    ls="-" if key != "rel_distance" else "--")
-            drawn = True
-        if not drawn:
-            missing.append(name)
-    ax.set(xlabel="step", ylabel="value", title="construction" + (f" (no curve: {', '.join(missing)})" if missing else ""))
-    if ax.lines:
-        ax.set_yscale("log")
-        ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    return fig
-
-
-__all__ = [
-    "NotebookFigure", "FeatureSet", "read_meta", "load_sets", "save_figure", "image_grid", "align_by_source",
-    "pick_common", "side_by_side", "class_means", "perturbation_maps", "perturbation_pairs", "linked",
-    "perturbations", "radial_power_spectrum", "spectra_figure", "pixel_stats_figure", "accuracy_vs_eps",
-    "results_bars", "training_curves", "construction_curves",
-]
+def spectra_for(x0, sets: dict) -> Figure:
+    """Spectra of CIFAR-10 and every set, relative to CIFAR-10, with the D_rand / D_det perturbations."""
+    if not sets:
+        return message_figure("no datasets in this run yet: run notebooks 01-02 first")
+    images = {"CIFAR-10": _images(x0), **{n: s.images if isinstance(s, FeatureSet) else s for n, s in sets.items()}}
+    return spectra_figure(images, relative_to="CIFAR-10", deltas=perturbations(sets, x0))

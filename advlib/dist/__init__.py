@@ -1,7 +1,7 @@
-"""Several processes, one result: torchrun / torch.distributed helpers and a command line.
+"""Several processes, one result: the torchrun / torch.distributed helpers.
 
-    torchrun --nproc_per_node=2 -m advlib.dist all --profile smoke --out runs/x [-p key value ...]
-    torchrun --nproc_per_node=8 -m advlib.dist sources|construct|train|evaluate --profile fast ...
+The command line that runs the study's steps on several processes is :mod:`advlib.dist.__main__`
+(``torchrun --nproc_per_node=N -m advlib.dist ...`` or ``python -m advlib.dist ...``).
 
 Every helper works in a plain single process too (no ``torchrun``, ``WORLD_SIZE`` unset): then
 ``rank() == 0``, ``world_size() == 1`` and the collectives do nothing, so library code calls them
@@ -25,17 +25,13 @@ No import-time side effects: nothing happens until ``init_from_env`` is called.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
-import sys
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 from torch import nn
-
-COMMANDS = ("sources", "construct", "train", "evaluate", "all")
 
 
 # --- process group -------------------------------------------------------------------------------
@@ -258,74 +254,7 @@ def local_batchnorm(model: nn.Module) -> nn.Module:
     return _swap_batchnorm(model, back)
 
 
-# --- command line -------------------------------------------------------------------------------------------
-def _parser() -> argparse.ArgumentParser:
-    from . import config
-
-    ap = argparse.ArgumentParser(prog="torchrun --nproc_per_node=N -m advlib.dist",
-                                 description="Run the study's steps on several processes (also runs without torchrun).")
-    ap.add_argument("command", choices=COMMANDS,
-                    help="sources: train the standard and robust source models; construct: build the profile's "
-                         "datasets (training the source models first if needed); train: train on each available "
-                         "set; evaluate: PGD-evaluate every trained model -> results.json; all: the four in order")
-    ap.add_argument("--profile", default="smoke", choices=config.PROFILE_NAMES)
-    ap.add_argument("--out", default=None, help="run directory (default runs/<profile>)")
-    ap.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
-                    help="profile field, e.g. -p epochs 3 -p cifar_source path/to.zip")
-    ap.add_argument("--backend", default=None, help="torch.distributed backend (default: nccl on CUDA, else gloo)")
-    return ap
-
-
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    from . import config, pipeline
-    from .paths import RunPaths
-    from .utils import get_device
-
-    cfg = config.get_profile(args.profile, **dict(args.param))
-    device = get_device(cfg.device)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and device.index is not None:
-        raise ValueError(f"profile field 'device': {cfg.device!r} would put every process on one GPU; "
-                         f"use 'auto' or 'cuda' (each process then takes GPU LOCAL_RANK)")
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    init_from_env(backend=args.backend, device=device)
-    try:
-        paths = RunPaths.of(args.out or f"runs/{cfg.name}")
-        if is_main():
-            paths.root.mkdir(parents=True, exist_ok=True)
-            print(f"advlib.dist {args.command}: profile {cfg.name}, {world_size()} process(es), run dir {paths.root}",
-                  flush=True)
-        progress = is_main()
-        with main_first():  # rank 0 fills the data cache (a download) before the others read it
-            train = pipeline.cifar(cfg, paths, "train")
-            test = pipeline.cifar(cfg, paths, "test")
-        steps = ("sources", "construct", "train", "evaluate") if args.command == "all" else (args.command,)
-        for step in steps:
-            if step in ("sources", "construct"):
-                models = pipeline.train_source_models(cfg, paths, train, test, progress=progress)
-            if step == "construct":
-                pipeline.construct_sets(cfg, paths, train, models, progress=progress)
-            elif step == "train":
-                sets = pipeline.feature_sets(cfg, paths)
-                if not sets and is_main():
-                    print(f"advlib.dist train: no {cfg.dataset_source} datasets in {paths.root}; "
-                          f"run 'construct' first (or fetch the release)", file=sys.stderr)
-                pipeline.train_on_sets(cfg, paths, sets, test, progress=progress)
-            elif step == "evaluate":
-                results = pipeline.evaluate_all(cfg, paths, test, progress=progress)
-                if is_main():
-                    print(pipeline.results_markdown(results), flush=True)
-            barrier()
-    finally:
-        cleanup()
-    return 0
-
-
 __all__ = ["init_from_env", "cleanup", "is_initialized", "rank", "world_size", "local_rank", "is_main", "barrier",
            "main_first", "shard_range", "all_reduce_sum", "all_gather_tensors", "all_gather_object",
            "broadcast_object", "differentiable_all_reduce_sum", "GlobalBatchNorm2d", "sync_batchnorm",
-           "local_batchnorm", "main"]
-
-if __name__ == "__main__":
-    sys.exit(main())
+           "local_batchnorm"]

@@ -1,0 +1,49 @@
+"""Figures for the notebooks: every function returns a :class:`matplotlib.figure.Figure`.
+
+- :mod:`advlib.viz.common`: :class:`NotebookFigure` (a Figure that shows itself as a PNG in
+  Jupyter, built without pyplot state) and :func:`save_figure` (atomic, stable file names).
+- :mod:`advlib.viz.datasets`: images and feature datasets (:class:`FeatureSet`, :func:`load_sets`,
+  grids, side-by-side rows, class means, perturbations, power spectra, pixel statistics).
+- :mod:`advlib.viz.results`: accuracy against eps, bars beside the paper's numbers, training and
+  construction curves.
+
+Nothing here calls ``plt.show()`` or touches ``rcParams``. Images are float tensors (or arrays)
+NCHW in [0, 1].
+"""
+
+from __future__ import annotations
+
+from .common import NotebookFigure, message_figure, save_figure
+from .datasets import (
+    FeatureSet,
+    align_by_source,
+    class_means,
+    image_grid,
+    linked,
+    load_sets,
+    perturbation_figures,
+    perturbation_maps,
+    perturbation_pairs,
+    perturbations,
+    pick_common,
+    pixel_stats_figure,
+    radial_power_spectrum,
+    read_meta,
+    side_by_side,
+    side_by_side_for,
+    spectra_figure,
+    spectra_for,
+)
+from .results import accuracy_vs_eps, construction_curves, results_bars, training_curves
+
+__all__ = [
+    "NotebookFigure", "FeatureSet", "read_meta", "load_sets", "save_figure", "image_grid", "align_by_source",
+    "pick_common", "side_by_side", "class_means", "perturbation_maps", "perturbation_pairs", "linked",
+    "perturbations", "radial_power_spectrum", "spectra_figure", "pixel_stats_figure", "accuracy_vs_eps",
+    "results_bars", "training_curves", "construction_curves", "message_figure", "side_by_side_for",
+    "perturbation_figures", "spectra_for",
+]
+
+from .studies import controls_bars, transfer_scatter  # noqa: E402  (notebooks 07 and 08)
+
+__all__ += ["controls_bars", "transfer_scatter"]
