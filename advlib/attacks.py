@@ -209,45 +209,90 @@ def frozen_params(model: torch.nn.Module):
             p.requires_grad_(flag)
 
 
+def feature_fn(model, features=None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The representation g(x) that representation matching descends on, as a function [N,...] -> [N,D].
+
+    ``features``: None = ``model.features`` (every advlib model has it: the penultimate layer); a
+    callable ``g(x)``; or the name of a submodule (``"body.12"``, as in ``model.named_modules()``)
+    whose output is captured with a forward hook while the model runs. Anything else raises."""
+    if features is None:
+        if not callable(getattr(model, "features", None)):
+            raise ValueError(f"{type(model).__name__} has no .features(x) method: pass features= a function "
+                             "x -> representation, or the name of a layer (see model.named_modules())")
+        return lambda x: model.features(x).flatten(1)
+    if callable(features):
+        return lambda x: features(x).flatten(1)
+    if isinstance(features, str):
+        try:
+            layer = model.get_submodule(features)
+        except AttributeError:
+            names = [n for n, _ in model.named_modules() if n][:12]
+            raise ValueError(f"features={features!r}: no such layer in {type(model).__name__}; "
+                             f"layer names look like {names}") from None
+
+        def hooked(x):
+            box = []
+            handle = layer.register_forward_hook(lambda _m, _i, out: box.append(out))
+            try:
+                model(x)
+            finally:
+                handle.remove()
+            if not box or not isinstance(box[0], torch.Tensor):
+                raise ValueError(f"features={features!r}: the layer produced no tensor output")
+            return box[0].flatten(1)
+
+        return hooked
+    raise ValueError(f"features must be None, a callable or a layer name, got {type(features).__name__}")
+
+
 def invert_representation(model, x_target, x_start, *, steps, step_size, eps=1000.0,
-                          log_every: int = 1):
+                          log_every: int = 1, features=None):
     """Representation matching: descend ||g(x_r) - g(x_target)||_2 starting from ``x_start``.
 
-    g is ``model.features`` (the penultimate layer). Normalized-gradient L2 steps of
-    ``step_size``, kept within an L2 ball of radius ``eps`` around the start (the paper's 1000,
-    i.e. effectively unconstrained) and in [0,1]. Returns (x_r, losses) where losses is a list
-    of per-step mean matching losses (every ``log_every`` steps, plus the final one) and the
-    last entry is the per-example final loss tensor's mean.
+    g is ``model.features`` (the penultimate layer) unless ``features`` names another (see
+    :func:`feature_fn`). Normalized-gradient L2 steps of ``step_size``, kept within an L2 ball of
+    radius ``eps`` around the start (the paper's 1000, i.e. effectively unconstrained) and in
+    [0,1]. The model runs in eval mode with frozen weights, and both are restored. Returns
+    (x_r, losses) where losses is a list of per-step mean matching losses (every ``log_every``
+    steps, plus the final one) and the last entry is the per-example final loss tensor's mean.
     """
     if x_target.shape != x_start.shape:
         raise ValueError(f"x_target {tuple(x_target.shape)} and x_start {tuple(x_start.shape)} differ in shape")
     if steps <= 0:
         raise ValueError(f"steps must be > 0, got {steps}")
+    g = feature_fn(model, features)
     tm = THREAT_MODELS["l2"]
-    losses = []
+    fmt = torch.channels_last if (x_start.is_contiguous(memory_format=torch.channels_last)
+                                  and not x_start.is_contiguous()) else torch.contiguous_format
+    # A ball wider than the image cube's diameter never binds: then only the [0,1] clamp applies.
+    unconstrained = eps >= x_start[0].numel() ** 0.5
+    logged = []
     with eval_mode(model), frozen_params(model):
+        # NHWC: the layout the CPU's convolutions (and GPUs) run fastest in, as in pgd
+        x0 = x_start.detach().contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
-            target = model.features(x_target.detach()).float()
-        x0 = x_start.detach()
+            target = g(x_target.detach().contiguous(memory_format=torch.channels_last)).float()
         x_r = x0.clone()
         with torch.enable_grad():
             for t in range(steps):
                 x_r.requires_grad_(True)
-                per_ex = (model.features(x_r).float() - target).norm(dim=1)
+                per_ex = (g(x_r).float() - target).norm(dim=1)
                 (grad,) = torch.autograd.grad(per_ex.sum(), x_r)
                 if t % log_every == 0:
-                    losses.append(per_ex.detach().mean().item())
+                    logged.append(per_ex.detach().mean())  # a tensor: no host sync inside the loop
                 with torch.no_grad():
-                    x_r = tm.project(tm.step(x_r.detach(), -grad, step_size), x0, eps)
+                    x_r = tm.step(x_r.detach(), -grad, step_size)
+                    x_r = x_r.clamp_(0, 1) if unconstrained else tm.project(x_r, x0, eps)
         with torch.no_grad():
-            final = (model.features(x_r).float() - target).norm(dim=1)
-    losses.append(final.mean().item())
-    return x_r.detach(), losses
+            final = (g(x_r).float() - target).norm(dim=1)
+    losses = torch.stack(logged + [final.mean()]).tolist() if logged else [final.mean().item()]
+    return x_r.detach().contiguous(memory_format=fmt), losses
 
 
-def representation_distance(model, x_a, x_b, relative: bool = True) -> torch.Tensor:
-    """Per-example ||g(a) - g(b)||_2, divided by ||g(b)|| when ``relative``."""
+def representation_distance(model, x_a, x_b, relative: bool = True, features=None) -> torch.Tensor:
+    """Per-example ||g(a) - g(b)||_2, divided by ||g(b)|| when ``relative`` (g as in :func:`feature_fn`)."""
+    g = feature_fn(model, features)
     with eval_mode(model), torch.no_grad():
-        ga, gb = model.features(x_a).float(), model.features(x_b).float()
+        ga, gb = g(x_a).float(), g(x_b).float()
     d = (ga - gb).norm(dim=1)
     return d / gb.norm(dim=1).clamp_min(_TINY) if relative else d

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 
 # Constructed sets keep these short names; the authors' release uses the *_CIFAR names.
@@ -20,6 +21,12 @@ RELEASE_NAMES = {
     "d_rand": "drand_CIFAR",
     "d_det": "ddet_CIFAR",
 }
+# Control sets (notebook 07): built with the same recipes, they test "features or label leakage?".
+CONTROL_SETS = ("d_other", "d_rand_synthetic", "d_det_synthetic", "relabel")
+# Training-subset variants of D_rand / D_det (notebook 07): rows of the constructed set they name.
+SUBSET_VARIANTS = ("d_rand_t_ne_y", "d_rand_hits", "d_det_hits")
+ALL_SETS = DATASETS + CONTROL_SETS  # every feature dataset a run directory may hold
+
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
@@ -94,6 +101,16 @@ class Profile:
     eval_restarts: int = 1
     eval_n: int = 0  # test images for robust accuracy; 0 = all of n_test
     eval_batch: int = 500
+    # AutoAttack cross-check (torchattacks APGD-CE + APGD-T at eval_eps); 0 images = skip it
+    autoattack_n: int = 1000  # seeded class-balanced test images attacked
+    autoattack_steps: int = 100  # iterations of each APGD run (AutoAttack's standard: 100)
+    autoattack_targets: int = 9  # target classes of APGD-T (standard: 9, all wrong classes)
+    train_seeds: str = ""  # extra seeds for training + evaluation on the same sets, e.g. "1,2"; "" = seed only
+    # --- beyond the paper: controls (notebook 07) and transfer (notebook 08) -------------------
+    relabel_epochs: int = 2  # epochs of the briefly trained model whose mistakes make the relabel control
+    transfer_archs: str = "linear,mlp,tiny,small"  # architectures trained on the same D_det / D_rand (notebook 08)
+    transfer_eps: float = 0.5  # L2 radius of the targeted examples whose transfer rate is measured (paper: 0.5)
+    transfer_n: int = 1000  # images attacked to measure the transfer rate
     # --- runtime --------------------------------------------------------------------------------
     seed: int = 0
     device: str = "auto"  # "auto" (cuda if present) | "cpu" | "cuda" | "cuda:1" ...
@@ -112,14 +129,42 @@ class Profile:
         return names
 
     @property
+    def transfer_arch_list(self) -> list[str]:
+        return [s.strip() for s in self.transfer_archs.split(",") if s.strip()]
+
+    @property
     def sweep(self) -> list[float]:
-        return [float(s) for s in self.eval_sweep.split(",") if s.strip()]
+        return parse_floats(self.eval_sweep, "eval_sweep")
+
+    @property
+    def seeds(self) -> list[int]:
+        """The run's seed, then the extra ``train_seeds`` (training + evaluation only)."""
+        extra = [int(v) for v in parse_floats(self.train_seeds, "train_seeds", integer=True)]
+        return [self.seed] + [s for s in dict.fromkeys(extra) if s != self.seed]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def parse_floats(text: str, field: str, integer: bool = False) -> list[float]:
+    """A comma-separated list of numbers; a bad entry raises naming the profile field."""
+    out = []
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        try:
+            v = float(part)
+        except ValueError:
+            raise ValueError(f"profile field {field!r}: {part.strip()!r} is not a number "
+                             f"(expected comma-separated numbers, got {text!r})") from None
+        if not math.isfinite(v) or (integer and v != int(v)):
+            raise ValueError(f"profile field {field!r}: {part.strip()!r} is not a finite "
+                             f"{'integer' if integer else 'number'} (got {text!r})")
+        out.append(v)
+    return out
 
 
 _PROFILES: dict[str, Profile] = {
@@ -130,6 +175,8 @@ _PROFILES: dict[str, Profile] = {
         adv_step_size=0.25, construct_n=200, invert_steps=8, invert_step_size=0.5,
         target_steps=8, target_step_size=0.15, shard_size=100, construct_batch=100,
         eval_steps=5, eval_n=100, eval_batch=100, eval_sweep="0,0.25,1.0",
+        autoattack_n=20, autoattack_steps=5, autoattack_targets=2,
+        relabel_epochs=1, transfer_archs="linear,mlp,tiny,small", transfer_n=100,
     ),
     # Laptop scale (2 CPU cores, <= 60 min): a 10k-image subset and the small CNN.
     "cpu": Profile(
@@ -221,16 +268,45 @@ def validate(p: Profile) -> None:
 
     need(p.dataset_source in ("constructed", "released"), f"dataset_source must be constructed|released, got {p.dataset_source!r}")
     need(p.schedule in ("step", "onecycle", "constant"), f"schedule must be step|onecycle|constant, got {p.schedule!r}")
-    for k in ("n_train", "n_test", "construct_n", "invert_n", "eval_n", "epochs", "source_epochs", "robust_epochs"):
+    for k in ("n_train", "n_test", "construct_n", "invert_n", "eval_n", "epochs", "source_epochs", "robust_epochs",
+              "autoattack_n", "relabel_epochs", "transfer_n"):
         need(getattr(p, k) >= 0, f"{k} must be >= 0, got {getattr(p, k)}")
     for k in ("batch_size", "adv_steps", "invert_steps", "target_steps", "eval_steps", "shard_size",
-              "construct_batch", "eval_batch", "target_restarts", "eval_restarts", "lr_step"):
+              "construct_batch", "eval_batch", "target_restarts", "eval_restarts", "lr_step", "autoattack_steps",
+              "autoattack_targets"):
         need(getattr(p, k) > 0, f"{k} must be > 0, got {getattr(p, k)}")
     for k in ("adv_eps", "target_eps", "eval_eps", "lr", "lr_drand", "adv_step_size", "invert_step_size",
               "target_step_size"):
         need(getattr(p, k) >= 0, f"{k} must be >= 0, got {getattr(p, k)}")
     need(all(e >= 0 for e in p.sweep), f"eval_sweep radii must be >= 0, got {p.eval_sweep!r}")
+    _ = p.seeds  # raises on a bad train_seeds entry
     _ = p.dataset_list  # raises on unknown names
+    from .loader import parse_augment
+    from .models import ARCHS
+
+    need(p.arch in ARCHS, f"arch must be one of {ARCHS}, got {p.arch!r}")
+    bad = [a for a in p.transfer_arch_list if a not in ARCHS]
+    need(not bad, f"transfer_archs: unknown {bad}; expected names from {ARCHS}")
+    need(p.transfer_eps >= 0, f"transfer_eps must be >= 0, got {p.transfer_eps}")
+    try:
+        parse_augment(p.augment)
+    except ValueError as e:
+        raise ValueError(f"profile {p.name!r}: field 'augment': {e}") from None
+    check_device(p.device)
+
+
+def check_device(name: str) -> None:
+    """"auto", "cpu", "cuda" or "cuda:N" (N an index), and CUDA present when asked for."""
+    import re
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(name)):
+        raise ValueError(f"profile field 'device': expected auto, cpu, cuda or cuda:N, got {name!r}")
+    if str(name).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"profile field 'device': {name!r} asked for, but this machine has no CUDA device; "
+                             "use -p device cpu (or auto)")
 
 
 def paper_row(dataset: str) -> dict:
@@ -238,6 +314,6 @@ def paper_row(dataset: str) -> dict:
 
 
 __all__ = [
-    "DATASETS", "RELEASE_NAMES", "CIFAR10_CLASSES", "RELEASE_URL", "PAPER", "Profile",
+    "DATASETS", "CONTROL_SETS", "SUBSET_VARIANTS", "ALL_SETS", "RELEASE_NAMES", "CIFAR10_CLASSES", "RELEASE_URL", "PAPER", "Profile",
     "PROFILE_NAMES", "get_profile", "load", "parse_overrides", "field_names", "validate", "paper_row",
 ]

@@ -32,9 +32,10 @@ from pathlib import Path
 import torch
 
 from . import __version__, dist
-from .attacks import eval_mode, invert_representation, pgd, representation_distance
+from .attacks import eval_mode, feature_fn, invert_representation, pgd, representation_distance
 from .config import DATASETS, Profile
-from .utils import atomic_torch_save, atomic_write_json, get_device, model_device
+from .models import infer_num_classes
+from .utils import atomic_torch_save, atomic_write_json, get_device, model_device, progress_bar, tensors_sha256
 
 # What each dataset is built with, and from which source model.
 ALGORITHM = {
@@ -53,9 +54,10 @@ LOSS_POINTS = 100  # at most ~this many logged points of the matching-loss curve
 SHARD_FORMAT = 1  # bump when the shard file layout changes
 
 # Meta keys that must agree for existing shards / a finished set to be reused.
+# Device type and dtype are among them: bf16 GPU shards never merge with fp32 CPU shards.
 _MATCH_KEYS = ("name", "algorithm", "source_model", "pool", "n", "seed", "shard_size", "construct_batch",
                "steps", "step_size", "eps", "restarts", "random_start", "keep_only_hits", "target_rule",
-               "num_classes", "shard_format")
+               "num_classes", "shard_format", "device_type", "dtype")
 
 
 # ================================================================================================
@@ -67,8 +69,9 @@ def source_models(profile: Profile, train_images, train_labels, paths, eval_data
     Returns ``{"standard": model, "robust": model, "histories": {"standard": h, "robust": h}}``:
     standard training (``train_config(profile, "standard")``) and L2 adversarial training
     (``train_config(profile, "robust")``; paper: eps 0.5, 7 steps of 0.1), kept in
-    ``paths.model("source_standard")`` / ``paths.model("source_robust")`` and resumed from there,
-    on ``profile.device``.
+    ``paths.source_model("standard")`` / ``paths.source_model("robust")`` and resumed from there,
+    on ``profile.device``. Each is keyed by its provenance (the sha256 of the CIFAR-10 training
+    tensors and its config): other data or settings train a new model, never reuse the old one.
     """
     from . import train as tr
 
@@ -76,8 +79,9 @@ def source_models(profile: Profile, train_images, train_labels, paths, eval_data
     out: dict = {"histories": {}}
     for role in ("standard", "robust"):
         cfg = tr.train_config(profile, role)
-        model, history = tr.train_or_load(cfg, train_images, train_labels, paths.model(f"source_{role}"),
-                                          eval_data=eval_data, progress=progress, device=device)
+        model, history = tr.train_or_load(cfg, train_images, train_labels, paths.source_model(role),
+                                          eval_data=eval_data, progress=progress, device=device,
+                                          source="cifar10", dataset="cifar10")
         out[role] = model
         out["histories"][role] = history
     return out
@@ -102,13 +106,20 @@ def other_indices(source_indices: torch.Tensor, pool_size: int, generator: torch
     return out
 
 
+TARGET_RULES = ("rand", "det", "other")
+
+
 def choose_targets(labels: torch.Tensor, rule: str, num_classes: int, generator: torch.Generator) -> torch.Tensor:
-    """Target classes: ``"rand"`` uniform over all classes (t may equal y), ``"det"`` (y + 1) mod k."""
+    """Target classes: ``"rand"`` uniform over all classes (t may equal y, as the paper samples),
+    ``"det"`` (y + 1) mod k, ``"other"`` uniform over the k - 1 classes other than y (never y: the
+    D_other control)."""
     if rule == "rand":
         return torch.randint(0, num_classes, labels.shape, generator=generator)
     if rule == "det":
         return (labels + 1) % num_classes
-    raise ValueError(f"target rule must be 'rand' or 'det', got {rule!r}")
+    if rule == "other":
+        return (labels + torch.randint(1, num_classes, labels.shape, generator=generator)) % num_classes
+    raise ValueError(f"target rule must be one of {TARGET_RULES}, got {rule!r}")
 
 
 def autocast_for(device: torch.device, amp: bool):
@@ -118,9 +129,9 @@ def autocast_for(device: torch.device, amp: bool):
     return contextlib.nullcontext()
 
 
-def num_classes_of(model, default: int = 10) -> int:
-    head = getattr(model, "head", None)
-    return int(getattr(head, "out_features", default))
+def num_classes_of(model, images: torch.Tensor) -> int:
+    """The width of the model's output (``advlib.models.infer_num_classes``): never assumed."""
+    return infer_num_classes(model, images)
 
 
 def _batches(n: int, batch_size: int):
@@ -145,8 +156,12 @@ def _log_steps(steps: int, log_points: int) -> tuple[int, list[int]]:
 # ================================================================================================
 def build_robust_set(model, images, labels, *, steps: int, step_size: float, seed: int = 0, indices=None,
                      generator: torch.Generator | None = None, batch_size: int = 500, eps: float = INVERT_EPS,
-                     amp: bool = False, log_points: int = LOSS_POINTS, pbar=None) -> dict:
+                     amp: bool = False, log_points: int = LOSS_POINTS, pbar=None, features=None) -> dict:
     """Representation matching (D_R with a robust ``model``, D_NR with a standard one).
+
+    Works with any model: ``features`` is None (``model.features``, the penultimate layer of every
+    advlib model), a function ``x -> representation``, or the name of a layer whose output is
+    captured with a forward hook (``advlib.attacks.feature_fn``).
 
     images: the training pool, float NCHW in [0,1]; labels: int64. For each row i of ``indices``
     (default: every image) the target is images[i] and the start is images[j] for a random
@@ -155,6 +170,7 @@ def build_robust_set(model, images, labels, *, steps: int, step_size: float, see
     ``agree`` (the model predicts the label on x_r), and the mean matching loss ``loss_curve``
     logged at ``loss_steps``.
     """
+    feature_fn(model, features)  # a model without a representation fails here, before any work
     gen = generator if generator is not None else torch.Generator().manual_seed(seed)
     device = model_device(model)
     src = _as_index(indices, len(images))
@@ -169,8 +185,8 @@ def build_robust_set(model, images, labels, *, steps: int, step_size: float, see
             y = labels[src[lo:hi]].to(device)
             with autocast_for(device, amp):
                 x_r, losses = invert_representation(model, x_t, x_0, steps=steps, step_size=step_size, eps=eps,
-                                                    log_every=every)
-                d = representation_distance(model, x_r, x_t, relative=True)
+                                                    log_every=every, features=features)
+                d = representation_distance(model, x_r, x_t, relative=True, features=features)
                 with torch.no_grad():
                     pred = model(x_r).argmax(1)
             curve += torch.tensor(losses, dtype=torch.float64) * (hi - lo)
@@ -196,7 +212,8 @@ def build_targeted_set(model, images, labels, *, rule: str, eps: float, step_siz
                        restarts: int = 1, random_start: bool | None = None, seed: int = 0, indices=None,
                        generator: torch.Generator | None = None, batch_size: int = 500, amp: bool = False,
                        num_classes: int | None = None, keep_only_hits: bool = False, pbar=None) -> dict:
-    """Targeted L2 PGD toward t (D_rand: ``rule="rand"``, D_det: ``rule="det"``), relabelled as t.
+    """Targeted L2 PGD toward t (D_rand: ``rule="rand"``, D_det: ``rule="det"``, the D_other control:
+    ``rule="other"``), relabelled as t.
 
     Returns CPU tensors: ``images`` (x_adv), ``labels`` (= ``targets``), ``source_indices``,
     ``orig_labels`` (y), ``hit`` (argmax of the model on x_adv == t); with ``keep_only_hits`` the
@@ -206,7 +223,7 @@ def build_targeted_set(model, images, labels, *, rule: str, eps: float, step_siz
     """
     gen = generator if generator is not None else torch.Generator().manual_seed(seed)
     device = model_device(model)
-    k = num_classes or num_classes_of(model)
+    k = num_classes or num_classes_of(model, images)
     src = _as_index(indices, len(images))
     y_all = labels[src].cpu()
     t_all = choose_targets(y_all, rule, k, gen)
@@ -281,8 +298,10 @@ def dataset_settings(name: str, model, images, labels, profile: Profile) -> dict
         "seed": profile.seed,
         "shard_size": profile.shard_size,
         "construct_batch": profile.construct_batch,
-        "num_classes": num_classes_of(model),
+        "num_classes": num_classes_of(model, images),
         "shard_format": SHARD_FORMAT,
+        "device_type": model_device(model).type,
+        "dtype": "bfloat16" if (profile.amp and model_device(model).type == "cuda") else "float32",
     }
     if ALGORITHM[name] == "representation_matching":
         s.update(steps=profile.invert_steps, step_size=profile.invert_step_size, eps=INVERT_EPS,
@@ -384,9 +403,7 @@ def construct_dataset(name: str, *, model, images, labels, profile: Profile, out
     else:  # this rank's share of the work
         total, initial, desc = sum(rows[k] for k in todo), 0, f"construct {name} (rank {rank}/{world})"
 
-    from tqdm.auto import tqdm
-
-    with tqdm(total=total, initial=initial, desc=desc, unit="img", disable=not progress,
+    with progress_bar(total=total, initial=initial, desc=desc, unit="img", disable=not progress,
               dynamic_ncols=True) as bar:
         for k in todo:
             idx = order[k * size:min(n, (k + 1) * size)]
@@ -410,6 +427,7 @@ def construct_dataset(name: str, *, model, images, labels, profile: Profile, out
         y = torch.cat([s["labels"] for s in shards])
         from .data import save_feature_dataset
 
+        meta["sha256"] = tensors_sha256(x, y)  # the training tensors' digest (advlib.utils.tensors_sha256)
         save_feature_dataset(out_dir, x, y, meta=meta)  # meta.json is written last: it marks completion
         if not keep_shards:
             shutil.rmtree(shard_dir, ignore_errors=True)

@@ -10,17 +10,29 @@ Under torchrun (a process group with several ranks, see :mod:`advlib.dist`) ``ac
 correct counts are summed, so every rank gets the number a single process computes. Every rank
 must then make the same call (``shard=False`` computes everything on each rank instead).
 
+Numbers a reviewer accepts: every attack runs and every prediction is checked in float32
+(``eval_dtype``), even inside a caller's autocast; every accuracy comes with a 95% Wilson
+interval; the attack's random starts are seeded by the profile's seed; and
+:func:`autoattack_accuracy` cross-checks PGD with torchattacks' APGD-CE + APGD-T on a seeded,
+class-balanced subset, so a reader sees whether PGD-20 was strong enough.
+
 results.json::
 
     {"profile": "cpu", "seed": 0, "config": {...profile fields...}, "timings_s": {...},
-     "rows": [{"dataset": "d_robust", "source": "constructed", "clean_acc": 0.43,
-               "robust_acc": {"0.25": 0.25, ...}, "eval_n": 1000, "steps": 20, "paper": {...}}]}
+     "machine": {"device": "cpu", "torch": "2.14.1", "threads": 2, "commit": "abc123..."},
+     "rows": [{"dataset": "d_robust", "source": "constructed", "arch": "small", "seed": 0,
+               "clean_acc": 0.43, "clean_ci95": [0.41, 0.45], "clean_n": 2000,
+               "robust_acc": {"0.25": 0.25, ...}, "robust_ci95": {"0.25": [0.22, 0.28], ...},
+               "eval_n": 1000, "steps": 20, "autoattack_acc": {"0.25": 0.24}, "autoattack_n": 200,
+               "eval_dtype": "float32", "device": "cpu", "dataset_sha256": "...",
+               "checkpoint_sha256": "...", "paper": {...}}]}
 
-One row per (dataset, source); writing a row with the same key replaces the old one.
+One row per (dataset, source, seed); writing a row with the same key replaces the old one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -30,7 +42,9 @@ import torch
 from . import dist
 from .attacks import eval_mode, pgd, threat_model
 from .config import PAPER
-from .utils import Timer, atomic_write_json, model_device
+from .utils import Timer, atomic_write_json, device_name, model_device, wilson_interval
+
+EVAL_DTYPE = "float32"  # every evaluation, whatever autocast the caller runs under
 
 
 def eps_key(eps: float) -> str:
@@ -72,6 +86,14 @@ def _batches(x, y, batch_size, device, which):
         yield k, xb.contiguous(memory_format=torch.channels_last), y[i:i + batch_size].to(device)  # NHWC: faster
 
 
+def fp32(device) -> contextlib.AbstractContextManager:
+    """Turn off any autocast the caller may run under, so attacks and predictions are float32."""
+    device = torch.device(device)
+    if device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
 def batch_generator(seed: int, batch: int) -> torch.Generator:
     """The CPU generator that draws the random starts of batch ``batch`` in robust_accuracy."""
     return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(batch)) % 2**63)
@@ -87,7 +109,7 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_
     device = model_device(model)
     which, summed = _my_batches(x.shape[0], batch_size, shard)
     correct = torch.zeros((), dtype=torch.long, device=device)
-    with eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad(), fp32(device):
         for _, xb, yb in _batches(x, y, batch_size, device, which):
             correct += (model(xb).argmax(1) == yb).sum()
     if summed:
@@ -119,7 +141,7 @@ def robust_accuracy(model, x, y, *, norm: str = "l2", eps: float, steps: int = 2
     # one generator drawn from in turn cannot be split: every rank then evaluates every batch
     which, summed = _my_batches(x.shape[0], batch_size, False if generator is not None else shard)
     correct = torch.zeros((), dtype=torch.long, device=device)
-    with eval_mode(model):
+    with eval_mode(model), fp32(device):
         for k, xb, yb in _batches(x, y, batch_size, device, which):
             gen = generator if generator is not None else batch_generator(seed, k)
             x_adv = pgd(model, xb, yb, norm=norm, eps=eps, step_size=step_size, steps=steps,
@@ -160,34 +182,123 @@ def eval_subset(y: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
     return chosen.sort().values
 
 
-def evaluate_model(model, x, y, profile) -> dict:
-    """Clean accuracy on all of ``x`` and L2 PGD robust accuracy on a class-balanced, seeded subset
-    of ``profile.eval_n`` images (``eval_subset``) at ``profile.eval_eps`` and every radius of
-    ``profile.eval_sweep``."""
+def autoattack_accuracy(model, x, y, *, eps: float, steps: int = 100, n_target_classes: int = 9, seed: int = 0,
+                        batch_size: int = 500) -> dict:
+    """Accuracy under torchattacks' APGD-CE followed by APGD-T (L2), the core of AutoAttack.
+
+    APGD-CE (step-size free, momentum, ``steps`` iterations) attacks every image; APGD-T (DLR
+    loss, targeted at the ``n_target_classes`` most likely wrong classes, ``steps`` each) attacks
+    the images APGD-CE did not break, as AutoAttack does. An image counts as robust only when both
+    fail. float32 throughout; torchattacks' seeding is kept away from the global RNG.
+
+    Returns ``{"acc", "n", "correct", "apgd_ce_acc", "clean_acc", "attacks"}``.
+    """
     _check_xy(x, y)
+    if eps <= 0:
+        raise ValueError(f"eps must be > 0 for AutoAttack, got {eps}")
+    if steps <= 0 or n_target_classes <= 0:
+        raise ValueError(f"steps and n_target_classes must be > 0, got {steps}, {n_target_classes}")
+    import torchattacks  # a runtime dependency, imported only when the cross-check runs
+
+    device = model_device(model)
+    k = int(n_target_classes)
+    robust, ce_ok, clean = [], [], []
+    fork_devices = [device] if device.type == "cuda" else []
+    with eval_mode(model), fp32(device), torch.random.fork_rng(devices=fork_devices):
+        ce = torchattacks.APGD(model, norm="L2", eps=eps, steps=steps, n_restarts=1, loss="ce", seed=seed)
+        # torchattacks' APGDT attacks n_classes - 1 target classes (the most likely wrong ones)
+        tg = torchattacks.APGDT(model, norm="L2", eps=eps, steps=steps, n_restarts=1, n_classes=k + 1, seed=seed)
+        for _, xb, yb in _batches(x, y, batch_size, device, range(math.ceil(len(y) / batch_size))):
+            xb = xb.contiguous()
+            with torch.no_grad():
+                ok0 = model(xb).argmax(1) == yb
+            x1 = ce(xb, yb)
+            with torch.no_grad():
+                ok1 = (model(x1).argmax(1) == yb) & ok0
+            ok2 = ok1.clone()
+            if ok1.any():
+                idx = ok1.nonzero().flatten()
+                x2 = tg(xb[idx], yb[idx])
+                with torch.no_grad():
+                    ok2[idx] = model(x2).argmax(1) == yb[idx]
+            clean.append(ok0.cpu())
+            ce_ok.append(ok1.cpu())
+            robust.append(ok2.cpu())
+    robust_t = torch.cat(robust)
+    n = len(robust_t)
+    return {"acc": int(robust_t.sum()) / n, "n": n, "correct": int(robust_t.sum()),
+            "apgd_ce_acc": int(torch.cat(ce_ok).sum()) / n, "clean_acc": int(torch.cat(clean).sum()) / n,
+            "attacks": f"torchattacks APGD-CE + APGD-T (L2, {steps} steps, {k} target classes, seed {seed})"}
+
+
+def ci95(correct: int, n: int) -> list[float]:
+    """[lo, hi] of the 95% Wilson interval, rounded to 4 decimals (fractions)."""
+    lo, hi = wilson_interval(int(correct), int(n))
+    return [round(lo, 4), round(hi, 4)]
+
+
+def evaluate_model(model, x, y, profile, *, seed: int | None = None) -> dict:
+    """Everything results.json records about one model, in float32.
+
+    Clean accuracy on all of ``x``; L2 PGD robust accuracy at ``profile.eval_eps`` and every
+    positive radius of ``profile.eval_sweep`` on a seeded, class-balanced subset of
+    ``profile.eval_n`` images (``eval_subset``), random starts seeded by ``seed`` (default
+    ``profile.seed``); a 95% Wilson interval for each; and, when ``profile.autoattack_n`` > 0,
+    APGD-CE + APGD-T at ``profile.eval_eps`` on a class-balanced subset of that many images,
+    with PGD's accuracy on the very same images beside it.
+    """
+    _check_xy(x, y)
+    seed = profile.seed if seed is None else int(seed)
     idx = eval_subset(y, profile.eval_n, profile.seed)
     xs, ys = x[idx.to(x.device)], y[idx.to(y.device)]
-    radii = sorted({float(profile.eval_eps), *profile.sweep})
+    radii = sorted({float(profile.eval_eps), *profile.sweep} - {0.0})
+    n, ns = len(y), len(idx)
+    out: dict = {}
     with Timer() as t:
         clean = accuracy(model, x, y, batch_size=profile.eval_batch)
+        sub_clean = accuracy(model, xs, ys, batch_size=profile.eval_batch)
         robust = {}
         for e in radii:
             robust[eps_key(e)] = robust_accuracy(model, xs, ys, eps=e, steps=profile.eval_steps,
-                                                 restarts=profile.eval_restarts, batch_size=profile.eval_batch)
-    return {"clean_acc": clean, "robust_acc": robust, "eval_n": len(idx), "steps": profile.eval_steps,
-            "restarts": profile.eval_restarts, "norm": "l2", "seconds": t.seconds}
+                                                 restarts=profile.eval_restarts, batch_size=profile.eval_batch,
+                                                 seed=seed)
+        out.update(
+            clean_acc=clean, clean_ci95=ci95(round(clean * n), n), clean_n=n,
+            subset_clean_acc=sub_clean,
+            robust_acc=robust, robust_ci95={k: ci95(round(v * ns), ns) for k, v in robust.items()},
+            eval_n=ns, steps=profile.eval_steps, restarts=profile.eval_restarts,
+            step_size="2.5*eps/steps", norm="l2", attack_seed=seed,
+        )
+        if getattr(profile, "autoattack_n", 0) > 0:
+            e = float(profile.eval_eps)
+            aidx = eval_subset(y, profile.autoattack_n, profile.seed + 1)
+            xa, ya = x[aidx.to(x.device)], y[aidx.to(y.device)]
+            aa = autoattack_accuracy(model, xa, ya, eps=e, steps=profile.autoattack_steps,
+                                     n_target_classes=profile.autoattack_targets, seed=seed,
+                                     batch_size=profile.eval_batch)
+            pgd_same = robust_accuracy(model, xa, ya, eps=e, steps=profile.eval_steps,
+                                       restarts=profile.eval_restarts, batch_size=profile.eval_batch, seed=seed)
+            out.update(autoattack_acc={eps_key(e): aa["acc"]}, autoattack_ci95={eps_key(e): ci95(aa["correct"], aa["n"])},
+                       autoattack_n=aa["n"], autoattack_pgd_acc={eps_key(e): pgd_same},
+                       autoattack_apgd_ce_acc={eps_key(e): aa["apgd_ce_acc"]}, autoattack_attacks=aa["attacks"])
+    out.update(eval_dtype=EVAL_DTYPE, device=device_name(model_device(model)), seconds=round(t.seconds, 2))
+    return out
 
 
 # --- results.json ------------------------------------------------------------------------------------
+ROW_KEY = ("dataset", "source", "seed")
+
+
 def results_row(dataset: str, source: str, metrics: dict, **extra) -> dict:
-    """One row of results.json: the metrics of ``evaluate_model`` plus the paper's numbers."""
+    """One row of results.json: the metrics of ``evaluate_model``, provenance fields passed as
+    ``extra`` (arch, seed, dataset_sha256, checkpoint_sha256, ...) and the paper's numbers."""
     if not dataset or not source:
         raise ValueError(f"results_row needs a dataset and a source, got {dataset!r}, {source!r}")
     return {"dataset": dataset, "source": source, **metrics, **extra, "paper": PAPER.get(dataset)}
 
 
 def _empty_results() -> dict:
-    return {"profile": None, "seed": None, "rows": [], "timings_s": {}, "config": None}
+    return {"profile": None, "seed": None, "rows": [], "timings_s": {}, "config": None, "machine": None}
 
 
 def load_results(path) -> dict:
@@ -206,10 +317,15 @@ def load_results(path) -> dict:
     return data
 
 
-def update_results(path, row: dict, *, profile=None, seed=None, timings=None) -> dict:
-    """Put ``row`` into results.json (replacing the row with the same (dataset, source)) and
+def _row_key(row: dict) -> tuple:
+    return tuple(row.get(k) for k in ROW_KEY)
+
+
+def update_results(path, row: dict, *, profile=None, seed=None, timings=None, machine=None) -> dict:
+    """Put ``row`` into results.json (replacing the row with the same (dataset, source, seed)) and
     write the file atomically. ``profile``: a Profile (name + config are recorded) or a name;
-    ``timings``: {name: seconds} merged into ``timings_s``. Returns the new contents."""
+    ``timings``: {name: seconds} merged into ``timings_s``; ``machine``: where it ran
+    (``advlib.utils.machine_record``). Returns the new contents."""
     if not isinstance(row, dict) or "dataset" not in row or "source" not in row:
         raise ValueError("row must be a dict with 'dataset' and 'source' (see results_row)")
     path = Path(path)
@@ -224,12 +340,13 @@ def update_results(path, row: dict, *, profile=None, seed=None, timings=None) ->
                 seed = profile.seed
     if seed is not None:
         data["seed"] = seed
+    if machine is not None:
+        data["machine"] = machine
     if timings:
         data["timings_s"] = {**data.get("timings_s", {}), **timings}
-    key = (row["dataset"], row["source"])
     rows = data["rows"]
     for i, old in enumerate(rows):
-        if (old.get("dataset"), old.get("source")) == key:
+        if _row_key(old) == _row_key(row):
             rows[i] = row
             break
     else:
@@ -238,25 +355,127 @@ def update_results(path, row: dict, *, profile=None, seed=None, timings=None) ->
     return data
 
 
+# --- tables -----------------------------------------------------------------------------------------------
+ROW_LABELS = {
+    "standard": "CIFAR-10, standard training",
+    "adversarial": "CIFAR-10, L2 adversarial training",
+    "d_robust": "D_R (robust features)",
+    "d_non_robust": "D_NR (non-robust features)",
+    "d_rand": "D_rand (adv. to random class)",
+    "d_det": "D_det (adv. to class y+1)",
+    "d_other": "D_other (adv. to random class ≠ y)",
+    "d_rand_synthetic": "D_rand, synthetic patterns",
+    "d_det_synthetic": "D_det, synthetic patterns",
+    "relabel": "relabelled mistakes (no attack)",
+}
+
+
 def _pct(v) -> str:
     return "–" if v is None else f"{100 * v:.1f}%"
 
 
-def results_table(results: dict) -> str:
-    """A markdown table of the rows beside the paper's numbers."""
-    eps = eps_key((results.get("config") or {}).get("eval_eps", 0.25))
-    paper_eps = "0.25"
-    lines = [
-        f"| dataset | source | clean | robust@{eps} | paper clean | paper robust@{paper_eps} |",
-        "|---|---|---|---|---|---|",
-    ]
+def _pm(vals: list[float]) -> tuple[float, float]:
+    mean = sum(vals) / len(vals)
+    var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1) if len(vals) > 1 else 0.0
+    return mean, var ** 0.5
+
+
+def _cell(rows: list[dict], get, ci_get=None) -> str:
+    """One table cell: "61.5% [59.4, 63.6]" for one seed, "61.5% ± 0.8 (3 seeds)" for several."""
+    vals = [get(r) for r in rows]
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "–"
+    if len(vals) == 1:
+        ci = ci_get(rows[0]) if ci_get else None
+        return _pct(vals[0]) + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
+    mean, std = _pm(vals)
+    return f"{100 * mean:.1f}% ± {100 * std:.1f} ({len(vals)} seeds)"
+
+
+def grouped_rows(results: dict) -> list[tuple[str, str, list[dict]]]:
+    """(dataset, source, rows of every seed) in first-seen order."""
+    groups: dict[tuple, list[dict]] = {}
     for r in results.get("rows", []):
-        paper = r.get("paper") or {}
-        robust = (r.get("robust_acc") or {}).get(eps)
-        lines.append(f"| {r.get('dataset')} | {r.get('source')} | {_pct(r.get('clean_acc'))} | {_pct(robust)} | "
-                     f"{_pct(paper.get('clean_acc'))} | {_pct((paper.get('robust_acc') or {}).get(paper_eps))} |")
+        groups.setdefault((r.get("dataset"), r.get("source")), []).append(r)
+    return [(d, s, rs) for (d, s), rs in groups.items()]
+
+
+def row_label(dataset: str) -> str:
+    return ROW_LABELS.get(dataset, dataset)
+
+
+def results_table(results: dict) -> str:
+    """The run's markdown table: clean accuracy and L2 PGD robust accuracy at ``eval_eps`` with 95%
+    Wilson intervals (or mean ± std over seeds), the AutoAttack cross-check, the paper's numbers."""
+    cfg = results.get("config") or {}
+    eps = eps_key(cfg.get("eval_eps", 0.25))
+    lines = [
+        f"| trained on | data | clean [95% CI] | PGD-{cfg.get('eval_steps', 20)} @ {eps} [95% CI] | "
+        f"AutoAttack @ {eps} (PGD on the same images) | paper clean | paper robust @ 0.25 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for dataset, source, rows in grouped_rows(results):
+        paper = rows[0].get("paper") or {}
+        clean = _cell(rows, lambda r: r.get("clean_acc"), lambda r: r.get("clean_ci95"))
+        robust = _cell(rows, lambda r: (r.get("robust_acc") or {}).get(eps),
+                       lambda r: (r.get("robust_ci95") or {}).get(eps))
+        aa_rows = [r for r in rows if (r.get("autoattack_acc") or {}).get(eps) is not None]
+        if aa_rows:
+            aa = _cell(aa_rows, lambda r: r["autoattack_acc"][eps])
+            pg = _cell(aa_rows, lambda r: (r.get("autoattack_pgd_acc") or {}).get(eps))
+            aa = f"{aa} ({pg}), n={aa_rows[0].get('autoattack_n')}"
+        else:
+            aa = "–"
+        lines.append(f"| {row_label(dataset)} | {source} | {clean} | {robust} | {aa} | "
+                     f"{_pct(paper.get('clean_acc'))} | {_pct((paper.get('robust_acc') or {}).get('0.25'))} |")
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["accuracy", "robust_accuracy", "batch_generator", "eps_sweep", "evaluate_model", "eps_key", "results_row",
-           "update_results", "load_results", "results_table"]
+def sweep_table(results: dict) -> str:
+    """Accuracy against the L2 radius: clean (all test images), then PGD at every radius of the run."""
+    radii = sorted({float(k) for r in results.get("rows", []) for k in (r.get("robust_acc") or {})})
+    keys = [eps_key(e) for e in radii]
+    lines = ["| trained on | data | clean | " + " | ".join(f"ε = {k}" for k in keys) + " |",
+             "|---|---|---|" + "---|" * len(keys)]
+    for dataset, source, rows in grouped_rows(results):
+        cells = [_cell(rows, lambda r: r.get("clean_acc"))]
+        cells += [_cell(rows, lambda r, k=k: (r.get("robust_acc") or {}).get(k)) for k in keys]
+        lines.append(f"| {row_label(dataset)} | {source} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _short_commit(commit) -> str:
+    if not commit:
+        return "unknown"
+    head, _, dirty = str(commit).partition("+")
+    return head[:12] + (f"+{dirty}" if dirty else "")
+
+
+def describe_run(results: dict) -> str:
+    """One paragraph: profile, seeds, data, hardware, commit and the evaluation settings."""
+    cfg = results.get("config") or {}
+    m = results.get("machine") or {}
+    seeds = sorted({r.get("seed") for r in results.get("rows", []) if r.get("seed") is not None})
+    rows = results.get("rows", [])
+    eval_n = sorted({r.get("eval_n") for r in rows if r.get("eval_n")})
+    clean_n = sorted({r.get("clean_n") for r in rows if r.get("clean_n")})
+    return (f"Profile `{results.get('profile')}`, seed{'s' if len(seeds) > 1 else ''} "
+            f"{', '.join(str(s) for s in seeds) or results.get('seed')}; CIFAR-10 source `{cfg.get('cifar_source')}`; "
+            f"device {m.get('device', '?')} ({m.get('threads', '?')} threads), torch {m.get('torch', '?')}, "
+            f"commit {_short_commit(m.get('commit'))}. Clean accuracy on {'/'.join(map(str, clean_n)) or '?'} "
+            f"test images; PGD (L2, {cfg.get('eval_steps')} steps of 2.5·ε/{cfg.get('eval_steps')}, random start, "
+            f"{cfg.get('eval_restarts')} restart) on a seeded class-balanced {'/'.join(map(str, eval_n)) or '?'}; "
+            f"all evaluation in float32.")
+
+
+def render(results: dict) -> str:
+    """What ``python -m advlib table results.json`` prints (and the README quotes): the run's
+    description, the main table and the accuracy-vs-radius table."""
+    return "\n".join([describe_run(results), "", results_table(results), "Accuracy against the L2 radius "
+                      "(clean: all test images; ε > 0: PGD on the attacked subset):", "", sweep_table(results)])
+
+
+__all__ = ["render", "accuracy", "robust_accuracy", "batch_generator", "eps_sweep", "evaluate_model", "eps_key", "results_row",
+           "update_results", "load_results", "results_table", "sweep_table", "describe_run", "autoattack_accuracy",
+           "ci95", "fp32", "EVAL_DTYPE", "ROW_LABELS", "row_label", "grouped_rows"]

@@ -5,7 +5,9 @@ model so attacks never see dataset statistics) -> ``body`` (to the penultimate r
 -> ``head`` (a linear layer). ``model.features(x)`` is the penultimate representation g(x) that
 representation matching (D_R / D_NR construction) descends on.
 
-Names: ``tiny`` (~25k params, smoke tests), ``small`` (~95k, the CPU profile), ``airbench``
+Names: ``linear`` (a linear classifier on pixels) and ``mlp`` (one hidden layer of 512), for the
+transfer study's other inductive biases; ``tiny`` (~25k params, smoke tests), ``small`` (~95k, the
+CPU profile), ``airbench``
 (airbench94-style, GPUs), ``resnet18`` and ``resnet50`` in the CIFAR form used by the authors'
 robustness library (3x3 stem, no max-pool).
 """
@@ -146,7 +148,16 @@ def _resnet_body(block, counts) -> tuple[nn.Module, int]:
     return nn.Sequential(*layers), cin
 
 
+def _flat_body(hidden: int | None) -> tuple[nn.Module, int]:
+    """Pixels flattened (linear model), or one hidden ReLU layer of ``hidden`` units (MLP)."""
+    if hidden is None:
+        return nn.Flatten(), 3 * 32 * 32
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, hidden), nn.ReLU(inplace=True)), hidden
+
+
 _BUILDERS = {
+    "linear": lambda: _flat_body(None),
+    "mlp": lambda: _flat_body(512),
     "tiny": lambda: _plain_cnn((16, 32, 64)),
     "small": lambda: _plain_cnn((32, 64, 128)),
     "airbench": _airbench_body,
@@ -166,3 +177,26 @@ def build_model(arch: str, num_classes: int = 10) -> ImageClassifier:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def infer_num_classes(model: nn.Module, images: torch.Tensor) -> int:
+    """Number of classes = width of the model's output on one image (read, never assumed).
+
+    An advlib model's head says it directly; any other model is run once in eval mode on
+    ``images[:1]`` (float in [0,1] or uint8), and its mode is restored."""
+    head = getattr(model, "head", None)
+    if isinstance(head, nn.Linear):
+        return int(head.out_features)
+    param = next(iter(model.parameters()), None)
+    x = images[:1].to(param.device if param is not None else "cpu")
+    x = x.float().div(255) if x.dtype == torch.uint8 else x.float()
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        raise ValueError(f"the model must return logits of shape [N, num_classes], got {getattr(out, 'shape', out)}")
+    return int(out.shape[1])

@@ -8,7 +8,28 @@ from pathlib import Path
 
 from . import config, data
 from .paths import RunPaths
-from .utils import Timer, get_device
+from .utils import get_device
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def default_run_dir(profile: str) -> Path:
+    """Where a profile's run lives when none is named: ``runs/demo`` for smoke (what ``make demo``
+    writes, so the notebooks opened in JupyterLab show it), ``runs/<profile>`` otherwise; under the
+    source checkout when advlib runs from one, else under the current directory."""
+    base = REPO if (REPO / "notebooks").is_dir() else Path.cwd()
+    return base / "runs" / ("demo" if profile == "smoke" else profile)
+
+
+def setup(profile: str, run_dir: str = "", overrides: str = "", figures_dir: str = ""):
+    """What every notebook's second cell calls: the validated profile, the run's paths and the
+    figure folder; seeds Python, NumPy and torch with the profile's seed."""
+    from .utils import set_seed
+
+    cfg = config.load(profile, overrides)
+    paths = RunPaths.of(run_dir or default_run_dir(profile))
+    set_seed(cfg.seed)
+    return cfg, paths, Path(figures_dir).expanduser() if figures_dir else paths.figures
 
 
 def cifar(cfg: config.Profile, paths: RunPaths, split: str):
@@ -27,7 +48,7 @@ def fetch_release(cfg: config.Profile, paths: RunPaths) -> dict[str, Path]:
         tar = Path(cfg.release).expanduser()
         if not tar.is_file():
             raise FileNotFoundError(f"profile field 'release': no tarball at {tar} (use 'download' or 'skip')")
-    return data.extract_release(tar, paths.release)
+    return data.extract_release(tar, paths.datasets / "released", short_names=True)
 
 
 def inventory(paths: RunPaths) -> list[dict]:
@@ -60,55 +81,167 @@ def feature_sets(cfg: config.Profile, paths: RunPaths, source: str = "", only: s
             for name in names if name in paths.available(source)}
 
 
-def train_source_models(cfg, paths, train, test, progress=True):
-    """Standard and L2-robust source models (trained, or loaded when already there)."""
+def train_source_models(cfg, paths, train, test, progress=True) -> dict:
+    """Standard and L2-robust source models (trained, or loaded when already there); {} for a
+    run on the released sets, which needs neither."""
     from . import construct
 
+    if cfg.dataset_source == "released":
+        return {}
     return construct.source_models(cfg, *train, paths, eval_data=test, progress=progress)
 
 
+def parse_which(which: str, default: list[str]) -> list[str]:
+    """Notebook parameter ``which``: comma-separated dataset names ("" = ``default``)."""
+    names = [s.strip() for s in str(which).split(",") if s.strip()]
+    bad = [n for n in names if n not in config.DATASETS]
+    if bad:
+        raise ValueError(f"parameter 'which': unknown {bad}; expected names from {config.DATASETS}")
+    return names or list(default)
+
+
 def construct_sets(cfg, paths, train, models, which: str = "", progress=True) -> dict[str, dict]:
+    """Build the profile's datasets (or those named in ``which``); {} for a released-data run."""
     from . import construct
 
-    names = [s.strip() for s in which.split(",") if s.strip()] or cfg.dataset_list
+    names = parse_which(which, cfg.dataset_list)
+    if cfg.dataset_source == "released" or not models:
+        return {}
     return construct.construct_all(cfg, paths, *train, models, which=names, progress=progress)
 
 
-def train_on_sets(cfg, paths, sets: dict, test, progress=True) -> dict[str, dict]:
-    """Train a fresh model on each loaded set (resuming from checkpoints); {name: history}."""
-    from . import train as tr
-
-    histories = {}
-    for name, (x, y) in sets.items():
-        _, hist = tr.train_or_load(tr.train_config(cfg, "dataset", name), x, y, paths.model(name),
-                                   eval_data=test, progress=progress, device=get_device(cfg.device))
-        histories[name] = hist
-    return histories
+def describe_sets(sets: dict, source: str) -> str:
+    """One line: which sets of ``source`` are present and their sizes (or what to run first)."""
+    if not sets:
+        return f"No {source} datasets in this run yet: run notebooks 01-02 first (or pass source=released)."
+    return f"{source} sets: " + ", ".join(f"{n} ({len(s[1] if isinstance(s, tuple) else s):,} images)"
+                                          for n, s in sets.items())
 
 
-def evaluate_all(cfg, paths, test, source: str = "", progress=True) -> dict:
-    """Clean + PGD accuracy of every trained model in the run dir on the real test set → results.json."""
-    from . import evaluate as ev
+def visual_sets(cfg, paths, source: str = "") -> dict:
+    """The profile's datasets of ``source`` as ``viz.FeatureSet`` (images, labels, meta) for figures."""
+    from . import viz
+
+    return viz.load_sets(paths, source or cfg.dataset_source, names=cfg.dataset_list)
+
+
+def _seed_arg(cfg, seed: int):
+    """None for the run's own seed (the model's plain folder), else the extra seed."""
+    return None if seed == cfg.seed else seed
+
+
+def train_on_sets(cfg, paths, sets: dict, test, source: str = "", progress=True) -> dict[str, dict]:
+    """Train a fresh model on each loaded set of ``source`` (default ``cfg.dataset_source``), once
+    per seed of ``cfg.seeds``, in ``models/<source>/<name>[-seed<k>]`` (resuming from checkpoints;
+    a model trained on other data is set aside and retrained). Returns {name or name-seed<k>: history}."""
+    import dataclasses
+
     from . import train as tr
 
     source = source or cfg.dataset_source
-    # (model folder, results row name, row source): the two source models are CIFAR-10 baselines
-    rows = [("source_standard", "standard", "cifar10"), ("source_robust", "adversarial", "cifar10")]
-    rows += [(name, name, source) for name in cfg.dataset_list]
-    results = ev.load_results(paths.results) if paths.results.is_file() else {}
-    for model_dir, row_name, row_source in rows:
-        if not (paths.model(model_dir) / "checkpoint.pt").is_file():
+    histories = {}
+    for name, (x, y) in sets.items():
+        for seed in cfg.seeds:
+            tcfg = dataclasses.replace(tr.train_config(cfg, "dataset", name), seed=seed)
+            _, hist = tr.train_or_load(tcfg, x, y, paths.model(name, source, _seed_arg(cfg, seed)), eval_data=test,
+                                       progress=progress, device=get_device(cfg.device), source=source, dataset=name)
+            histories[name if seed == cfg.seed else f"{name}-seed{seed}"] = hist
+    return histories
+
+
+def train_standard_seeds(cfg, paths, train, test, progress=True) -> dict[str, dict]:
+    """The standard source model again with each extra seed of ``cfg.train_seeds`` (its spread is
+    part of the comparison); the run's own seed was trained in notebook 02. {name: history}."""
+    import dataclasses
+
+    from . import train as tr
+
+    out = {}
+    for seed in cfg.seeds[1:]:
+        tcfg = dataclasses.replace(tr.train_config(cfg, "standard"), seed=seed)
+        _, hist = tr.train_or_load(tcfg, *train, paths.model("standard", "cifar10", seed), eval_data=test,
+                                   progress=progress, device=get_device(cfg.device), source="cifar10", dataset="cifar10")
+        out[f"standard-seed{seed}"] = hist
+    return out
+
+
+ROW_OF_ROLE = {"standard": "standard", "robust": "adversarial"}  # results.json names of the source models
+
+
+def eval_settings(cfg) -> dict:
+    """What an evaluation depends on besides the weights (a stored row is reused only if equal)."""
+    keys = ("n_test", "cifar_source", "eval_eps", "eval_sweep", "eval_steps", "eval_restarts", "eval_n", "seed",
+            "autoattack_n", "autoattack_steps", "autoattack_targets")
+    return {k: getattr(cfg, k) for k in keys}
+
+
+def _check_current(paths, source: str, name: str, prov: dict | None, model_dir) -> str:
+    """The sha256 of the dataset on disk, which must be what the model in ``model_dir`` learned from."""
+    from .utils import tensors_sha256
+
+    x, y = data.load_feature_dataset(paths.dataset(name, source))
+    current = tensors_sha256(x, y)
+    trained_on = (prov or {}).get("dataset_sha256")
+    if trained_on != current:
+        raise ValueError(f"{model_dir} was trained on {name} ({source}) with sha256 {str(trained_on)[:12]}, but "
+                         f"{paths.dataset(name, source)} now holds sha256 {current[:12]}: rerun notebook 04 "
+                         "(training) so that the model matches the data before evaluating it")
+    return current
+
+
+def evaluate_all(cfg, paths, test, source: str = "", progress=True) -> dict:
+    """Clean, PGD and AutoAttack accuracy of every trained model in the run dir on the real test set
+    → results.json (float32, 95% intervals, provenance of each row).
+
+    A dataset model is evaluated only if it learned from the dataset now on disk (its recorded
+    sha256 equals the file's), so a rebuilt set is never answered by the old model. A row already
+    in results.json for the same weights and evaluation settings is kept as it is (a killed
+    notebook resumes)."""
+    from . import evaluate as ev
+    from . import train as tr
+    from .utils import machine_record, state_dict_sha256
+
+    source = source or cfg.dataset_source
+    device = get_device(cfg.device)
+    todo = [("cifar10", role, seed) for role in ("standard", "robust") for seed in cfg.seeds]
+    todo += [(source, name, seed) for name in cfg.dataset_list for seed in cfg.seeds]
+    results = ev.load_results(paths.results) if paths.results.is_file() else {"rows": []}
+    settings = eval_settings(cfg)
+    machine = machine_record(device)
+    for model_source, name, seed in todo:
+        model_dir = paths.model(name, model_source, _seed_arg(cfg, seed))
+        if not (model_dir / "checkpoint.pt").is_file():
             continue
-        model = tr.load_trained(paths.model(model_dir))
-        with Timer() as t:
-            metrics = ev.evaluate_model(model, *test, cfg)
-        row = ev.results_row(row_name, row_source, metrics, model=model_dir, arch=cfg.arch,
-                             eval_seconds=round(t.seconds, 2))
-        results = ev.update_results(paths.results, row, profile=cfg)
-    return results
+        prov = tr.read_provenance(model_dir)
+        row_name = ROW_OF_ROLE.get(name, name) if model_source == "cifar10" else name
+        dataset_sha = (prov or {}).get("dataset_sha256")
+        if model_source != "cifar10":
+            dataset_sha = _check_current(paths, model_source, name, prov, model_dir)
+        model = tr.load_trained(model_dir, device=device)
+        ckpt_sha = state_dict_sha256(model)
+        old = next((r for r in results.get("rows", []) if (r.get("dataset"), r.get("source"), r.get("seed"))
+                    == (row_name, model_source, seed)), None)
+        if old and old.get("checkpoint_sha256") == ckpt_sha and old.get("eval_settings") == settings:
+            continue
+        if progress:
+            print(f"[advlib] evaluating {model_dir.relative_to(paths.root)}", flush=True)
+        metrics = ev.evaluate_model(model, *test, cfg)
+        tcfg = (prov or {}).get("train_config") or json.loads((model_dir / "config.json").read_text())
+        row = ev.results_row(row_name, model_source, metrics, arch=tcfg.get("arch"), seed=seed,
+                             train_n=(prov or {}).get("n"), dataset_sha256=dataset_sha, checkpoint_sha256=ckpt_sha,
+                             model_dir=str(model_dir.relative_to(paths.root)), eval_settings=settings)
+        results = ev.update_results(paths.results, row, profile=cfg, machine=machine)
+    if not paths.results.is_file():
+        raise FileNotFoundError(f"no trained model found under {paths.models}: run notebooks 02 and 04 first")
+    return ev.load_results(paths.results)
 
 
 # --- small tables for the notebooks ---------------------------------------------------------------
+def pct(v) -> str:
+    """A fraction as a percent with one decimal ("61.5%"); "–" for None."""
+    return "–" if v is None else f"{100 * float(v):.1f}%"
+
+
 def _fmt(v):
     if isinstance(v, float):
         return f"{v:.4f}" if abs(v) < 1 else f"{v:.1f}"
@@ -134,30 +267,41 @@ def summary_row(split: str, images, labels) -> dict:
 def source_model_rows(cfg, sources: dict, test) -> list[dict]:
     from . import evaluate as ev
 
+    if not sources:
+        return []
     idx = ev.eval_subset(test[1], cfg.eval_n, cfg.seed)
     rows = []
     for name in ("standard", "robust"):
         model = sources[name]
         rows.append({"source model": name, "arch": cfg.arch,
-                     "clean acc": ev.accuracy(model, *test),
-                     f"PGD L2 {cfg.eval_eps} acc (n={len(idx)})": ev.robust_accuracy(
-                         model, test[0][idx], test[1][idx], eps=cfg.eval_eps, steps=cfg.eval_steps)})
+                     "clean acc": pct(ev.accuracy(model, *test)),
+                     f"PGD L2 {cfg.eval_eps} acc (n={len(idx)})": pct(ev.robust_accuracy(
+                         model, test[0][idx], test[1][idx], eps=cfg.eval_eps, steps=cfg.eval_steps, seed=cfg.seed))})
     return rows
 
 
 def construction_rows(metas: dict[str, dict]) -> list[dict]:
-    return [{"dataset": name, "n": m.get("n"), "algorithm": m.get("algorithm"),
-             "target hit rate": m.get("hit_rate"), "final rel. feature distance": m.get("final_rel_distance"),
-             "seconds": m.get("seconds"), "images/s": m.get("images_per_second")} for name, m in metas.items()]
+    rows = []
+    for name, m in metas.items():
+        dist = m.get("final_rel_distance")
+        rows.append({"dataset": name, "images": m.get("n_rows"), "algorithm": m.get("algorithm"),
+                     "steps": m.get("steps"),
+                     "target hit rate": pct(m["hit_rate"]) if m.get("hit_rate") is not None else "–",
+                     "target = true label": pct(m["target_equals_label_fraction"])
+                     if m.get("target_equals_label_fraction") is not None else "–",
+                     "final rel. feature distance": f"{dist['mean']:.3f}" if isinstance(dist, dict) else "–",
+                     "minutes": round(m.get("seconds", 0) / 60, 1), "images/s": round(m.get("images_per_second") or 0)})
+    return rows
 
 
 def history_rows(histories: dict[str, dict]) -> list[dict]:
     rows = []
     for name, h in histories.items():
+        loss = (h.get("loss") or [None])[-1]
         rows.append({"trained on": name, "epochs": len(h.get("loss", [])),
-                     "final loss": (h.get("loss") or [None])[-1],
-                     "train acc": (h.get("train_acc") or [None])[-1],
-                     "test acc (CIFAR-10)": (h.get("eval_acc") or [None])[-1],
+                     "final loss": "–" if loss is None else f"{loss:.3f}",
+                     "train acc": pct((h.get("train_acc") or [None])[-1]),
+                     "test acc (CIFAR-10)": pct((h.get("eval_acc") or [None])[-1]),
                      "seconds": round(sum(h.get("seconds", [])), 1)})
     return rows
 
@@ -171,25 +315,31 @@ def load_results(paths: RunPaths) -> dict:
 
 
 def results_markdown(results: dict) -> str:
+    """The run's tables exactly as ``python -m advlib table results.json`` prints them."""
     from . import evaluate as ev
 
-    return ev.results_table(results)
+    return ev.render(results)
 
 
 def write_report(paths: RunPaths, results: dict) -> Path:
-    """report.md in the run directory: the table, timings and the exact settings."""
+    """report.md in the run directory: the tables, timings and the exact settings."""
     from .utils import atomic_write_text
 
     # the runner writes timings.json after each notebook, so the report sees every earlier one
     timings = dict(results.get("timings_s", {}))
     if paths.timings.is_file():
         timings.update({f"notebook:{k}": v for k, v in json.loads(paths.timings.read_text()).items()})
+    note = ""
+    if results.get("profile") == "smoke":
+        note = ("> **Smoke profile**: a tiny network trained for one or two epochs on 600 embedded images. Its numbers "
+                "are near chance by design; they show that every step runs, not the paper's result.\n\n")
     text = "\n".join([
-        f"# Run report: profile `{results.get('profile')}`, seed {results.get('seed')}", "",
-        "Fractions in [0,1]; robust accuracy is L2 PGD on the real CIFAR-10 test set. "
-        "Paper numbers: ResNet-50 on the original CIFAR-10 (Ilyas et al. 2019).", "",
-        results_markdown(results), "",
+        f"# Run report: profile `{results.get('profile')}`", "",
+        note + "Accuracies on the real CIFAR-10 test set (fractions shown as percent). Paper numbers: ResNet-50 "
+        "on the original CIFAR-10 (Ilyas et al. 2019).", "",
+        results_markdown(results),
         "## Timings (s)", "", markdown_table([{"step": k, "seconds": v} for k, v in sorted(timings.items())]), "",
+        "## Machine", "", "```json", json.dumps(results.get("machine") or {}, indent=2, sort_keys=True), "```", "",
         "## Settings", "", "```json", json.dumps(results.get("config", {}), indent=2, sort_keys=True), "```", "",
     ])
-    return atomic_write_text(paths.root / "report.md", text)
+    return atomic_write_text(paths.report, text)

@@ -12,7 +12,15 @@ channels_last (NHWC) is used on every device: on the CPU it trains the tiny/smal
 1.1-1.4x faster (ResNets about 5% slower, but nobody trains those on a CPU).
 
 Files in ``out_dir``: ``checkpoint.pt`` (model, optimizer, scheduler, epoch, history, RNG states,
-config), ``history.json`` and ``config.json``; all written atomically.
+config, provenance), ``history.json``, ``config.json`` and ``provenance.json``; all written
+atomically.
+
+Provenance: a model is only as trustworthy as the record of what it learned from. ``fit`` takes a
+``provenance`` dict (``make_provenance``: data source, dataset name, sha256 of the training
+tensors, the training config) and stores it with every checkpoint; a checkpoint is resumed or
+reused only when its config *and* its provenance equal the new ones. ``train_or_load`` moves a
+model folder trained on other data aside (``<folder>.replaced-<time>``, never deleted) and trains
+afresh, so a rebuilt dataset is never answered by the old model.
 
 Under torchrun (``advlib.dist.init_from_env()`` called first) ``fit`` trains with
 DistributedDataParallel: every rank draws the same global batch and trains on its contiguous
@@ -38,16 +46,30 @@ import torch.nn.functional as F
 
 from . import dist
 from .attacks import pgd
-from .config import DATASETS
+from .config import ALL_SETS, SUBSET_VARIANTS
 from .loader import BatchLoader, epoch_generator, parse_augment
-from .models import build_model
-from .utils import Timer, atomic_torch_save, atomic_write_json, get_device, model_device, set_seed
+from .models import ARCHS, ImageClassifier, build_model, infer_num_classes
+from .utils import (
+    Timer,
+    atomic_torch_save,
+    atomic_write_json,
+    get_device,
+    model_device,
+    progress_bar,
+    set_seed,
+    state_dict_sha256,
+    tensors_sha256,
+)
 
+# Recipe families: sets built like D_rand train with lr_drand; sets built like D_det without augmentation.
+RAND_LIKE = ("d_rand", "d_other", "d_rand_synthetic", "d_rand_t_ne_y", "d_rand_hits")
+DET_LIKE = ("d_det", "d_det_synthetic", "d_det_hits")
 SCHEDULES = ("step", "onecycle", "constant")
 ROLES = ("standard", "robust", "dataset")
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.json"
 CONFIG = "config.json"
+PROVENANCE = "provenance.json"
 
 
 @dataclass(frozen=True)
@@ -97,12 +119,14 @@ def train_config(profile, role: str, dataset: str | None = None) -> TrainConfig:
     role "standard": the standard source model (``profile.source_epochs``);
     "robust": the L2-adversarially trained source model (``profile.robust_epochs``, ``adv_*``);
     "dataset": standard training on the constructed/released set ``dataset`` (``profile.epochs``),
-    with ``profile.lr_drand`` for d_rand and no augmentation for d_det, as in the paper.
+    with ``profile.lr_drand`` for d_rand and no augmentation for d_det, as in the paper; the
+    controls and subset variants follow the recipe of the set they imitate (``RAND_LIKE``,
+    ``DET_LIKE``; relabel: the standard recipe).
     """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
-    if role == "dataset" and dataset not in DATASETS:
-        raise ValueError(f"role 'dataset' needs dataset= one of {DATASETS}, got {dataset!r}")
+    if role == "dataset" and dataset not in ALL_SETS + SUBSET_VARIANTS:
+        raise ValueError(f"role 'dataset' needs dataset= one of {ALL_SETS + SUBSET_VARIANTS}, got {dataset!r}")
     if role != "dataset" and dataset is not None:
         raise ValueError(f"dataset= is only used with role='dataset', got role {role!r} and dataset {dataset!r}")
     p = profile
@@ -117,8 +141,8 @@ def train_config(profile, role: str, dataset: str | None = None) -> TrainConfig:
                                   adv_steps=p.adv_steps, adv_step_size=p.adv_step_size)
     elif role == "dataset":
         cfg = dataclasses.replace(cfg, epochs=p.epochs,
-                                  lr=p.lr_drand if dataset == "d_rand" else p.lr,
-                                  augment="" if dataset == "d_det" else p.augment)
+                                  lr=p.lr_drand if dataset in RAND_LIKE else p.lr,
+                                  augment="" if dataset in DET_LIKE else p.augment)
     cfg.validate()
     return cfg
 
@@ -151,8 +175,11 @@ def check_data(images: torch.Tensor, labels: torch.Tensor, *, num_classes: int =
 
 
 def _check_model_matches(model: torch.nn.Module, arch: str) -> None:
-    """The model must be ``build_model(arch)`` (same parameter names and shapes), so that
-    ``load_trained`` can rebuild it from config.json."""
+    """An advlib model must be ``build_model(arch)`` (same parameter names and shapes), so that
+    ``load_trained`` can rebuild it from config.json. Any other ``nn.Module`` trains as it is
+    (``cfg.arch`` is then only a label; rebuild it yourself to load its checkpoint)."""
+    if not isinstance(model, ImageClassifier) and cfg_arch_is_label(arch, ARCHS):
+        return
     with torch.device("meta"):
         ref = build_model(arch)  # raises on an unknown arch
     want = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
@@ -160,6 +187,63 @@ def _check_model_matches(model: torch.nn.Module, arch: str) -> None:
     if want != have:
         raise ValueError(f"the model passed to fit is not build_model({arch!r}) (TrainConfig.arch); "
                          f"build it with advlib.models.build_model(cfg.arch)")
+
+
+def cfg_arch_is_label(arch: str, archs) -> bool:
+    """True when ``arch`` does not name an advlib architecture (a user's own model)."""
+    return arch not in archs
+
+
+# --- provenance -------------------------------------------------------------------------------------
+def make_provenance(source: str, dataset: str, images: torch.Tensor, labels: torch.Tensor,
+                    cfg: TrainConfig) -> dict:
+    """What a model learned from: data ``source`` ("cifar10" | "constructed" | "released"),
+    ``dataset`` name, the sha256 of the training tensors (``tensors_sha256(images, labels)``), and
+    the training config. Two models with equal provenance learned from the same bytes the same way."""
+    if not source or not dataset:
+        raise ValueError(f"provenance needs a data source and a dataset name, got {source!r}, {dataset!r}")
+    return {"source": source, "dataset": dataset, "dataset_sha256": tensors_sha256(images, labels.long()),
+            "n": int(labels.shape[0]), "train_config": asdict(cfg)}
+
+
+def _provenance_diff(old: dict | None, new: dict | None) -> dict:
+    old, new = old or {}, new or {}
+    keys = ("source", "dataset", "dataset_sha256", "n")
+    return {k: (old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)}
+
+
+def read_provenance(out_dir) -> dict | None:
+    """``provenance.json`` of a model folder (None when the model was trained without one)."""
+    f = Path(out_dir) / PROVENANCE
+    return json.loads(f.read_text()) if f.is_file() else None
+
+
+def stale_reason(out_dir, cfg: TrainConfig, provenance: dict | None) -> str | None:
+    """Why the model in ``out_dir`` may not be reused for (cfg, provenance), or None if it may."""
+    ckpt_path = Path(out_dir) / CHECKPOINT
+    if not ckpt_path.is_file():
+        return None
+    ckpt = _load_checkpoint(ckpt_path)
+    reasons = []
+    pdiff = _provenance_diff(ckpt.get("provenance"), provenance)
+    if pdiff:
+        reasons.append("trained on other data: " + "; ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in pdiff.items()))
+    cdiff = _config_diff(ckpt.get("config", {}), cfg)
+    if cdiff:
+        reasons.append("other training config: " + "; ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in cdiff.items()))
+    return ", ".join(reasons) or None
+
+
+def set_aside(out_dir, reason: str) -> Path:
+    """Rename a stale model folder to ``<folder>.replaced-<UTC time>`` (nothing is deleted)."""
+    import datetime
+
+    out = Path(out_dir)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    dest = out.with_name(f"{out.name}.replaced-{stamp}")
+    out.rename(dest)
+    atomic_write_json(dest / "replaced.json", {"reason": reason, "was": str(out)})
+    return dest
 
 
 # --- RNG state (stored as plain lists/tensors so the checkpoint loads with weights_only=True) ----
@@ -221,22 +305,29 @@ def _load_checkpoint(path: Path) -> dict:
         raise ValueError(f"cannot read checkpoint {path}: {e}; delete it or pass resume=False") from e
 
 
-def _save(out_dir: Path, model, opt, sched, epoch: int, history: dict, cfg: TrainConfig, device) -> None:
+def _save(out_dir: Path, model, opt, sched, epoch: int, history: dict, cfg: TrainConfig, device,
+          provenance: dict | None) -> None:
     atomic_torch_save({
         "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
         "epoch": epoch, "history": history, "rng": _rng_state(device), "config": asdict(cfg),
+        "provenance": provenance,
     }, out_dir / CHECKPOINT)
     atomic_write_json(out_dir / HISTORY, history)
 
 
 def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, *, out_dir=None,
-        eval_data=None, resume: bool = True, progress: bool = True, stop_after: int | None = None) -> dict:
+        eval_data=None, resume: bool = True, progress: bool = True, stop_after: int | None = None,
+        provenance: dict | None = None, num_classes: int | None = None) -> dict:
     """Train ``model`` (in place, on the device it is on) and return the history.
 
-    images: [N,3,H,W] float in [0,1] or uint8; labels: int64 [N]. eval_data: optional
+    model: any ``nn.Module`` mapping images in [0,1] to logits [N, num_classes] (an advlib model
+    must be ``build_model(cfg.arch)``). num_classes: checked against the labels; None = the
+    width of the model's output. images: [N,C,H,W] float in [0,1] or uint8; labels: int64 [N].
+    provenance: ``make_provenance(...)``, stored with the checkpoint; resuming requires it to
+    match (a ValueError names what changed). eval_data: optional
     ``(x_test, y_test)`` whose clean accuracy is recorded after every epoch. With ``out_dir``, a
     checkpoint is written after every epoch; ``resume=True`` continues from it when its config
-    equals ``cfg`` (a finished run returns at once). ``stop_after=k`` stops after epoch k (to
+    equals ``cfg`` and its provenance equals ``provenance`` (a finished run returns at once). ``stop_after=k`` stops after epoch k (to
     simulate a kill). Returns ``{"epoch", "loss", "train_acc", "eval_acc", "lr", "seconds"}``,
     one entry per epoch: loss and train_acc over the epoch's training batches (the PGD examples
     when ``cfg.adversarial``), eval_acc on ``eval_data`` after the epoch (None without it), lr at
@@ -247,8 +338,16 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
     if not isinstance(cfg, TrainConfig):
         raise ValueError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     cfg.validate()
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     _check_model_matches(model, cfg.arch)
-    num_classes = model.head.out_features if hasattr(model, "head") else 10
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[0] == 0:
+        raise ValueError(f"images must be a non-empty [N,C,H,W] tensor, got {getattr(images, 'shape', type(images))}")
+    out_width = infer_num_classes(model, images)
+    if num_classes is None:
+        num_classes = out_width
+    elif num_classes != out_width:
+        raise ValueError(f"num_classes={num_classes} but the model outputs {out_width} logits")
     check_data(images, labels, num_classes=num_classes, name="images")
     if eval_data is not None:
         if not (isinstance(eval_data, (tuple, list)) and len(eval_data) == 2):
@@ -285,6 +384,10 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
             if diff:
                 raise ValueError(f"{ckpt_path} was written with a different config (saved, new): {diff}; "
                                  f"delete {out} or pass resume=False to start over")
+            pdiff = _provenance_diff(ckpt.get("provenance"), provenance)
+            if pdiff:
+                raise ValueError(f"{ckpt_path} was trained on other data (saved, new): {pdiff}; "
+                                 f"delete {out} or pass resume=False to start over")
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
             sched.load_state_dict(ckpt["scheduler"])
@@ -294,6 +397,10 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
             set_seed(cfg.seed)
         if dist.is_main():
             atomic_write_json(out / CONFIG, asdict(cfg))
+            if provenance is not None:
+                atomic_write_json(out / PROVENANCE, provenance)
+            elif (out / PROVENANCE).is_file():
+                (out / PROVENANCE).unlink()  # a fresh run without a record must not inherit one
     else:
         set_seed(cfg.seed)
 
@@ -308,8 +415,7 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
     bar = None
     if progress and dist.is_main():
-        from tqdm.auto import tqdm
-        bar = tqdm(total=cfg.epochs * len(loader), initial=start * len(loader), desc=f"train {cfg.arch}",
+        bar = progress_bar(total=cfg.epochs * len(loader), initial=start * len(loader), desc=f"train {cfg.arch}",
                    unit="batch", dynamic_ncols=True)
     try:
         net, attack_net = _training_nets(model, cfg, device, world)
@@ -366,7 +472,7 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
                     post["eval"] = f"{eval_acc:.3f}"
                 bar.set_postfix(post)
             if out is not None and dist.is_main():
-                _save(out, model, opt, sched, epoch + 1, history, cfg, device)
+                _save(out, model, opt, sched, epoch + 1, history, cfg, device, provenance)
             dist.barrier()  # after this every rank may read the epoch's checkpoint
     finally:
         if bar is not None:
@@ -416,16 +522,34 @@ def load_trained(out_dir, device=None) -> torch.nn.Module:
     return model.to(device).eval()
 
 
+def checkpoint_sha256(out_dir) -> str:
+    """sha256 of the weights in ``out_dir/checkpoint.pt`` (``state_dict_sha256`` of the model)."""
+    return state_dict_sha256(load_trained(out_dir, device="cpu"))
+
+
 def train_or_load(cfg: TrainConfig, images, labels, out_dir, eval_data=None, progress: bool = True,
-                  device=None) -> tuple[torch.nn.Module, dict]:
+                  device=None, *, source: str | None = None, dataset: str | None = None,
+                  stop_after: int | None = None) -> tuple[torch.nn.Module, dict]:
     """For notebooks: build ``cfg.arch`` (seeded with ``cfg.seed``), fit it in ``out_dir``
-    (resuming, or returning at once when finished) and return ``(model in eval mode, history)``."""
+    (resuming, or returning at once when finished) and return ``(model in eval mode, history)``.
+
+    With ``source`` and ``dataset`` the model is keyed by its provenance (``make_provenance``): a
+    folder whose model learned from other data or with another config is moved aside
+    (``set_aside``, with a printed notice) and the model is trained afresh."""
     device = get_device("auto") if device is None else torch.device(device)
+    prov = make_provenance(source, dataset, images, labels, cfg) if (source or dataset) else None
+    reason = stale_reason(out_dir, cfg, prov) if dist.is_main() else None
+    if reason:
+        moved = set_aside(out_dir, reason)
+        print(f"[advlib] {out_dir}: {reason}; the old model was moved to {moved.name}, training a new one", flush=True)
+    dist.barrier()
     set_seed(cfg.seed)
     model = build_model(cfg.arch).to(device)
-    history = fit(model, images, labels, cfg, out_dir=out_dir, eval_data=eval_data, progress=progress)
+    history = fit(model, images, labels, cfg, out_dir=out_dir, eval_data=eval_data, progress=progress,
+                  provenance=prov, stop_after=stop_after)
     return model.eval(), history
 
 
-__all__ = ["TrainConfig", "train_config", "fit", "load_trained", "train_or_load", "check_data",
+__all__ = ["TrainConfig", "train_config", "fit", "load_trained", "train_or_load", "check_data", "make_provenance",
+           "read_provenance", "stale_reason", "set_aside", "checkpoint_sha256", "infer_num_classes",
            "make_optimizer", "make_scheduler", "SCHEDULES", "ROLES"]

@@ -1,8 +1,10 @@
-"""Small shared helpers: seeding, device choice, atomic file writes, timing."""
+"""Small shared helpers: seeding, device choice, atomic file writes, timing, provenance digests
+(sha256 of tensors and weights, the machine and commit), and the Wilson interval."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -99,3 +101,103 @@ class Timer:
             torch.cuda.synchronize()
         self.seconds = time.perf_counter() - self._t0
         return False
+
+
+# --- provenance: what exactly produced a number ---------------------------------------------------
+def tensors_sha256(*tensors: torch.Tensor) -> str:
+    """sha256 over the dtype, shape and bytes of each tensor (CPU, contiguous), in order.
+
+    What identifies a training set: ``tensors_sha256(images, labels)`` of the float32 images and
+    int64 labels a model is trained on. Equal data always gives the same digest, whatever the
+    device or memory layout it came from."""
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def state_dict_sha256(model: torch.nn.Module) -> str:
+    """sha256 over a model's state dict (sorted names, shapes, dtypes, bytes): which weights
+    answered. ``torch.compile``'s ``_orig_mod.`` prefix is ignored."""
+    h = hashlib.sha256()
+    for key, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{key.removeprefix('_orig_mod.')}|{tuple(t.shape)}|{t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def git_commit(repo: str | os.PathLike | None = None) -> str | None:
+    """The checkout's HEAD commit, with "+dirty" when tracked files differ; None outside a checkout."""
+    import subprocess
+
+    repo = Path(repo) if repo is not None else Path(__file__).resolve().parents[1]
+    if not (repo / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def device_name(device) -> str:
+    """"cpu", or the GPU's marketing name (e.g. "NVIDIA H200") for a CUDA device."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return device.type
+
+
+def machine_record(device="cpu") -> dict:
+    """Where a run was computed: device, torch version, CPU threads, CPU count, git commit."""
+    import platform
+
+    return {"device": device_name(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.machine(),
+            "commit": git_commit()}
+
+
+# --- statistics -----------------------------------------------------------------------------------
+def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """95% Wilson score interval for a binomial proportion (``z`` sets the level).
+
+    Unlike the normal approximation it stays inside [0,1] and is sensible at 0 or n successes,
+    which robust accuracies near 0% often are."""
+    if n <= 0:
+        raise ValueError(f"n must be > 0, got {n}")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must lie in [0, n={n}], got {successes}")
+    p = successes / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / denom
+    lo = 0.0 if successes == 0 else max(0.0, center - half)  # exact at the edges (no round-off)
+    hi = 1.0 if successes == n else min(1.0, center + half)
+    return lo, hi
+
+
+# --- progress ---------------------------------------------------------------------------------------
+def progress_bar(**kwargs):
+    """A tqdm bar: a widget in Jupyter, plain text in a terminal, and plain text streamed at most
+    every 20 s when ``python -m advlib run`` executes the notebooks (it sets ADVLIB_PROGRESS=text,
+    so a long headless run shows where it is without flooding the console or the saved notebook)."""
+    if os.environ.get("ADVLIB_PROGRESS") == "text":
+        import sys
+
+        from tqdm.std import tqdm
+
+        kwargs.setdefault("mininterval", 20.0)
+        kwargs.setdefault("file", sys.stderr)
+        kwargs.setdefault("ascii", True)
+        kwargs.pop("dynamic_ncols", None)
+        kwargs.setdefault("ncols", 100)
+        return tqdm(**kwargs)
+    from tqdm.auto import tqdm
+
+    return tqdm(**kwargs)

@@ -154,3 +154,40 @@ def test_at_least_as_strong_as_torchattacks(trained):
     clean = accuracy(model, x, y)
     assert theirs < clean, "sanity: the reference attack works on this model"
     assert ours <= theirs + 0.01, f"advlib PGD robust acc {ours:.3f} vs torchattacks {theirs:.3f}"
+
+
+def test_l2_random_start_radius_is_uniform_in_0_eps_and_direction_uniform():
+    """What the docstring and README say: a uniformly random direction at a radius drawn from U[0, eps]
+    (as torchattacks), not uniform in the ball (whose radius would concentrate near eps)."""
+    from advlib.attacks import l2_random_start
+
+    eps = 0.5
+    x = torch.full((4000, 3, 8, 8), 0.5)  # mid-grey: the [0,1] clamp never bites at this radius
+    r = _norms(l2_random_start(x, eps, torch.Generator().manual_seed(0)) - x, 2)
+    assert (r <= eps + 1e-6).all()
+    # U[0, eps]: mean eps/2, quartiles at eps/4 and 3eps/4 (uniform in the 192-dim ball: median ~0.996 eps)
+    assert r.mean().item() == pytest.approx(eps / 2, abs=0.01)
+    q = torch.quantile(r, torch.tensor([0.25, 0.5, 0.75]))
+    assert torch.allclose(q, torch.tensor([0.25, 0.5, 0.75]) * eps, atol=0.015), q
+    d = (l2_random_start(x, eps, torch.Generator().manual_seed(1)) - x).flatten(1)
+    mean_dir = (d / d.norm(dim=1, keepdim=True)).mean(0)
+    assert mean_dir.norm().item() < 0.05, "directions have no preferred orientation"
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_invert_representation_leaves_batchnorm_statistics_and_mode_unchanged(training):
+    model = build_model("tiny").train(training)
+    # non-trivial running statistics, so a silent update would show
+    with torch.no_grad():
+        model.train()
+        model(torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(0)))
+        model.train(training)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    grads_before = [p.requires_grad for p in model.parameters()]
+    g = torch.Generator().manual_seed(2)
+    x_t, x_0 = torch.rand(8, 3, 32, 32, generator=g), torch.rand(8, 3, 32, 32, generator=g)
+    invert_representation(model, x_t, x_0, steps=5, step_size=0.2)
+    assert model.training is training
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "weights or BatchNorm buffers changed"
+    assert [p.requires_grad for p in model.parameters()] == grads_before

@@ -180,8 +180,64 @@ def test_source_models_train_then_load(pool, tmp_path):
     first = construct.source_models(prof, x[:100], y[:100], paths, progress=False)
     assert {"standard", "robust", "histories"} <= set(first)
     for role in ("standard", "robust"):
-        assert (paths.model(f"source_{role}") / "checkpoint.pt").is_file()
+        assert (paths.source_model(role) / "checkpoint.pt").is_file()
+        prov = json.loads((paths.source_model(role) / "provenance.json").read_text())
+        assert prov["source"] == "cifar10" and prov["n"] == 100 and len(prov["dataset_sha256"]) == 64
     again = construct.source_models(prof, x[:100], y[:100], paths, progress=False)  # loads, no retraining
     for role in ("standard", "robust"):
         assert construct.model_fingerprint(again[role]) == construct.model_fingerprint(first[role])
     assert construct.model_fingerprint(first["standard"]) != construct.model_fingerprint(first["robust"])
+
+
+def test_d_rand_targets_uniform_and_about_a_tenth_equal_the_label():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(20000) % 10
+    t = construct.choose_targets(y, "rand", 10, g)
+    counts = torch.bincount(t, minlength=10).float() / len(t)
+    assert (counts - 0.1).abs().max() < 0.01, counts  # uniform over all ten classes
+    assert (t == y).float().mean().item() == pytest.approx(0.1, abs=0.01)  # so ~10% keep their true label
+    assert torch.equal(construct.choose_targets(y, "det", 10, g), (y + 1) % 10)  # D_det: never the label
+
+
+def test_d_robust_matches_the_robust_models_features_not_the_standard_ones(model, pool, tmp_path):
+    """Not a circular check: with two different source models, the D_R images are close to their
+    targets in the *robust* model's representation only, and swapping the models changes the set."""
+    x, y = pool
+    robust = build_model("tiny").eval()  # other weights stand in for the robust model
+    paths_a, paths_b = RunPaths.of(tmp_path / "a"), RunPaths.of(tmp_path / "b")
+    prof = _profile(construct_n=10, invert_n=10, invert_steps=30)
+    meta = construct.construct_all(prof, paths_a, x, y, {"standard": model, "robust": robust}, which=["d_robust"],
+                                   progress=False)["d_robust"]
+    x_r, _ = load_feature_dataset(paths_a.dataset("d_robust"))
+    src = torch.tensor(meta["source_indices"])
+    d_robust = representation_distance(robust, x_r, x[src]).mean().item()
+    d_standard = representation_distance(model, x_r, x[src]).mean().item()
+    assert d_robust < 0.5 * d_standard, (d_robust, d_standard)
+    construct.construct_all(prof, paths_b, x, y, {"standard": robust, "robust": model}, which=["d_robust"],
+                            progress=False)
+    x_swapped, _ = load_feature_dataset(paths_b.dataset("d_robust"))
+    assert not torch.allclose(x_r, x_swapped, atol=1e-3)
+
+
+def test_construction_records_sha256_device_and_dtype(model, pool, tmp_path):
+    from advlib.utils import tensors_sha256
+
+    meta = _build("d_det", model, pool, tmp_path)
+    x_adv, t = load_feature_dataset(tmp_path / "a")
+    assert meta["sha256"] == tensors_sha256(x_adv, t), "the digest of what load_feature_dataset returns"
+    assert meta["device_type"] == "cpu" and meta["dtype"] == "float32"
+
+
+def test_shards_built_on_another_device_or_dtype_are_not_merged(model, pool, tmp_path):
+    """A construction resumes only with the same device type and dtype: fp32 CPU shards never
+    merge with bf16 GPU shards. The settings written by a (simulated) GPU build make a CPU resume refuse."""
+    x, y = pool
+    construct.construct_dataset("d_rand", model=model, images=x, labels=y, profile=_profile(),
+                                out_dir=tmp_path / "p", progress=False, max_shards=1)
+    settings_f = tmp_path / "p" / "shards" / "settings.json"
+    gpu = json.loads(settings_f.read_text())
+    gpu.update(device_type="cuda", dtype="bfloat16")
+    settings_f.write_text(json.dumps(gpu))
+    with pytest.raises(ValueError, match="device_type|dtype"):
+        construct.construct_dataset("d_rand", model=model, images=x, labels=y, profile=_profile(),
+                                    out_dir=tmp_path / "p", progress=False)

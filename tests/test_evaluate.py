@@ -95,14 +95,32 @@ def test_eps_sweep_non_increasing(trained):
 
 def test_evaluate_model_uses_profile(trained):
     model, x, y = trained
-    prof = get_profile("smoke", eval_n=40, eval_steps=3, eval_sweep="0,0.5", eval_batch=32)
+    prof = get_profile("smoke", eval_n=40, eval_steps=3, eval_sweep="0,0.5", eval_batch=32, autoattack_n=0)
     m = evaluate_model(model, x, y, prof)
     assert m["clean_acc"] == accuracy(model, x, y)
-    assert m["eval_n"] == 40 and m["steps"] == 3
-    assert set(m["robust_acc"]) == {"0.0", "0.25", "0.5"}
+    assert m["clean_n"] == len(y) and m["eval_n"] == 40 and m["steps"] == 3
+    assert set(m["robust_acc"]) == {"0.25", "0.5"}, "eps 0 is the clean accuracy, on all test images"
     idx = eval_subset(y, 40, prof.seed)  # the robust part uses the seeded class-balanced subset
-    assert m["robust_acc"]["0.0"] == accuracy(model, x[idx], y[idx])
+    assert m["subset_clean_acc"] == accuracy(model, x[idx], y[idx])
+    assert m["robust_acc"]["0.5"] == robust_accuracy(model, x[idx], y[idx], eps=0.5, steps=3, seed=prof.seed,
+                                                     batch_size=32)
+    assert m["eval_dtype"] == "float32" and m["device"] == "cpu" and m["attack_seed"] == prof.seed
+    lo, hi = m["clean_ci95"]
+    assert lo < m["clean_acc"] < hi
+    for k, v in m["robust_acc"].items():
+        assert m["robust_ci95"][k][0] <= v <= m["robust_ci95"][k][1]
+    assert "autoattack_acc" not in m
     assert m["seconds"] > 0
+
+
+def test_attack_seed_comes_from_the_profile(trained):
+    model, x, y = trained
+    a = evaluate_model(model, x, y, get_profile("smoke", eval_n=60, eval_sweep="1.0", autoattack_n=0, seed=0))
+    b = evaluate_model(model, x, y, get_profile("smoke", eval_n=60, eval_sweep="1.0", autoattack_n=0, seed=0),
+                       seed=7)
+    assert a["attack_seed"] == 0 and b["attack_seed"] == 7
+    assert a["robust_acc"] == evaluate_model(model, x, y, get_profile("smoke", eval_n=60, eval_sweep="1.0",
+                                                                        autoattack_n=0))["robust_acc"]
 
 
 def test_update_results_replaces_same_key_and_keeps_others(tmp_path):
@@ -114,7 +132,7 @@ def test_update_results_replaces_same_key_and_keeps_others(tmp_path):
     update_results(path, results_row("d_robust", "released", m1))
     m2 = {"clean_acc": 0.7, "robust_acc": {"0.25": 0.4}}
     data = update_results(path, results_row("d_robust", "constructed", m2), timings={"05_evaluate": 2.0})
-    keys = [(r["dataset"], r["source"]) for r in data["rows"]]
+    keys = [(r["dataset"], r["source"]) for r in data["rows"]]  # (no seed given: key (dataset, source, None))
     assert keys == [("d_robust", "constructed"), ("d_rand", "constructed"), ("d_robust", "released")]
     assert data["rows"][0]["clean_acc"] == 0.7 and data["rows"][2]["clean_acc"] == 0.5
     assert data["rows"][0]["paper"] == PAPER["d_robust"]
@@ -125,12 +143,14 @@ def test_update_results_replaces_same_key_and_keeps_others(tmp_path):
 
 
 def test_results_row_table_and_bad_files(tmp_path):
-    row = results_row("d_non_robust", "constructed", {"clean_acc": 0.456, "robust_acc": {"0.25": 0.07}}, model="x")
+    row = results_row("d_non_robust", "constructed", {"clean_acc": 0.456, "clean_ci95": [0.43, 0.48],
+                                                      "robust_acc": {"0.25": 0.07}, "robust_ci95": {"0.25": [0.05, 0.1]}},
+                      model="x")
     assert row["model"] == "x" and row["paper"] == PAPER["d_non_robust"]
-    table = results_table({"rows": [row], "config": {"eval_eps": 0.25}})
+    table = results_table({"rows": [row], "config": {"eval_eps": 0.25, "eval_steps": 20}})
     lines = table.strip().splitlines()
-    assert lines[0].startswith("| dataset | source | clean | robust@0.25")
-    assert "| d_non_robust | constructed | 45.6% | 7.0% |" in lines[2]
+    assert lines[0].startswith("| trained on | data | clean [95% CI] | PGD-20 @ 0.25 [95% CI] | AutoAttack")
+    assert lines[2] == "| D_NR (non-robust features) | constructed | 45.6% [43.0, 48.0] | 7.0% [5.0, 10.0] | – | 88.0% | 0.0% |"
     assert eps_key(0.25) == "0.25" and eps_key(1) == "1.0"
     with pytest.raises(FileNotFoundError):
         load_results(tmp_path / "missing.json")
@@ -151,3 +171,76 @@ def test_eval_subset_is_class_balanced_on_class_sorted_labels():
     assert torch.equal(eval_subset(y, 0), torch.arange(2000))
     counts = torch.bincount(y[eval_subset(y, 25, seed=3)], minlength=10)
     assert counts.max() - counts.min() <= 1
+
+
+def test_wilson_interval_values_and_edges():
+    from advlib.utils import wilson_interval
+
+    lo, hi = wilson_interval(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)  # textbook values
+    lo, hi = wilson_interval(0, 1000)
+    assert lo == 0.0 and hi == pytest.approx(0.00383, abs=1e-4), "sensible at 0 successes (robust acc 0%)"
+    lo, hi = wilson_interval(1000, 1000)
+    assert hi == 1.0 and lo == pytest.approx(0.99617, abs=1e-4)
+    assert wilson_interval(300, 1000)[1] - wilson_interval(300, 1000)[0] < wilson_interval(30, 100)[1] - wilson_interval(30, 100)[0]
+    with pytest.raises(ValueError):
+        wilson_interval(5, 0)
+    with pytest.raises(ValueError):
+        wilson_interval(11, 10)
+
+
+def test_autoattack_is_at_least_as_strong_as_pgd_and_checked_beside_it(trained):
+    pytest.importorskip("torchattacks")
+    from advlib.evaluate import autoattack_accuracy
+
+    model, x, y = trained
+    xs, ys = x[:60], y[:60]
+    aa = autoattack_accuracy(model, xs, ys, eps=0.5, steps=10, n_target_classes=3, seed=0, batch_size=32)
+    pgd_acc = robust_accuracy(model, xs, ys, eps=0.5, steps=10)
+    clean = accuracy(model, xs, ys)
+    assert aa["n"] == 60 and aa["acc"] == aa["correct"] / 60
+    assert aa["acc"] <= aa["apgd_ce_acc"] <= aa["clean_acc"] == clean
+    assert aa["acc"] <= pgd_acc + 0.05, (aa, pgd_acc)  # APGD-CE + APGD-T is no weaker than PGD-10
+    assert aa["acc"] < clean - 0.1, "eps 0.5 hurts this model"
+    state = torch.get_rng_state()
+    again = autoattack_accuracy(model, xs, ys, eps=0.5, steps=10, n_target_classes=3, seed=0, batch_size=32)
+    assert again["acc"] == aa["acc"], "seeded"
+    assert torch.equal(state, torch.get_rng_state()), "torchattacks' seeding must not touch the global RNG"
+
+
+def test_evaluate_model_records_the_autoattack_cross_check(trained):
+    pytest.importorskip("torchattacks")
+    model, x, y = trained
+    prof = get_profile("smoke", eval_n=40, eval_sweep="0.5", eval_eps=0.5, autoattack_n=30, autoattack_steps=5,
+                       autoattack_targets=2)
+    m = evaluate_model(model, x, y, prof)
+    assert m["autoattack_n"] == 30
+    assert set(m["autoattack_acc"]) == set(m["autoattack_pgd_acc"]) == {"0.5"}
+    assert m["autoattack_acc"]["0.5"] <= m["autoattack_apgd_ce_acc"]["0.5"]
+    assert m["autoattack_ci95"]["0.5"][0] <= m["autoattack_acc"]["0.5"] <= m["autoattack_ci95"]["0.5"][1]
+    assert "APGD-CE + APGD-T" in m["autoattack_attacks"]
+
+
+def test_evaluation_is_float32_even_under_autocast(trained):
+    model, x, y = trained
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        a = accuracy(model, x, y)
+        r = robust_accuracy(model, x[:50], y[:50], eps=0.5, steps=3)
+    assert a == accuracy(model, x, y)
+    assert r == robust_accuracy(model, x[:50], y[:50], eps=0.5, steps=3)
+
+
+def test_table_shows_mean_and_std_over_seeds_and_the_sweep():
+    from advlib.evaluate import render, sweep_table
+
+    rows = [results_row("standard", "cifar10", {"clean_acc": c, "robust_acc": {"0.25": r, "0.5": r / 2}}, seed=s)
+            for s, (c, r) in enumerate([(0.60, 0.10), (0.62, 0.12), (0.64, 0.14)])]
+    res = {"profile": "cpu", "rows": rows, "config": {"eval_eps": 0.25, "eval_steps": 20, "eval_restarts": 1},
+           "machine": {"device": "cpu", "threads": 2, "torch": "2.14.1", "commit": "abcdef1234567890"}}
+    line = results_table(res).splitlines()[2]
+    assert "62.0% ± 2.0 (3 seeds)" in line and "12.0% ± 2.0 (3 seeds)" in line
+    sweep = sweep_table(res).splitlines()
+    assert sweep[0] == "| trained on | data | clean | ε = 0.25 | ε = 0.5 |"
+    assert "6.0% ± 1.0 (3 seeds)" in sweep[2]
+    text = render(res)
+    assert "seeds 0, 1, 2" in text and "commit abcdef123456" in text and "float32" in text

@@ -260,3 +260,62 @@ def _after_flip_generator(x, seed):
     g = torch.Generator().manual_seed(seed)
     torch.rand(x.shape[0], generator=g)  # the coins batch_flip_lr drew
     return g
+
+
+# --- provenance: a model is reused only for the data it learned from ---------------------------------
+def test_resume_refuses_a_checkpoint_trained_on_other_data(data, tmp_path):
+    from advlib.train import make_provenance
+
+    x, y = data
+    cfg = small_cfg(epochs=2)
+    fit(fresh(), x, y, cfg, out_dir=tmp_path, progress=False, stop_after=1,
+        provenance=make_provenance("constructed", "d_det", x, y, cfg))
+    x2 = x.clone()
+    x2[0, 0, 0, 0] = 1 - x2[0, 0, 0, 0]  # one pixel differs: another dataset
+    with pytest.raises(ValueError, match="other data.*dataset_sha256"):
+        fit(fresh(), x2, y, cfg, out_dir=tmp_path, progress=False,
+            provenance=make_provenance("constructed", "d_det", x2, y, cfg))
+    with pytest.raises(ValueError, match="source"):  # same bytes, released instead of constructed
+        fit(fresh(), x, y, cfg, out_dir=tmp_path, progress=False,
+            provenance=make_provenance("released", "d_det", x, y, cfg))
+
+
+def test_rebuilt_dataset_is_never_answered_by_the_old_model(data, tmp_path):
+    """train_or_load on changed data: the old model folder is set aside (not deleted) and a new
+    model is trained on the new data, with the new sha256 in provenance.json."""
+    from advlib.train import read_provenance
+    from advlib.utils import tensors_sha256
+
+    x, y = data
+    cfg = small_cfg(epochs=1)
+    out = tmp_path / "models" / "constructed" / "d_det"
+    old_model, _ = train_or_load(cfg, x, y, out, progress=False, device="cpu", source="constructed", dataset="d_det")
+    assert read_provenance(out)["dataset_sha256"] == tensors_sha256(x, y)
+    again, _ = train_or_load(cfg, x, y, out, progress=False, device="cpu", source="constructed", dataset="d_det")
+    assert _state_equal(old_model, again), "same data and config: reused"
+    assert [p.name for p in out.parent.iterdir()] == ["d_det"]
+    y2 = (y + 1) % 10  # the set was rebuilt with other labels
+    new_model, hist = train_or_load(cfg, x, y2, out, progress=False, device="cpu", source="constructed",
+                                    dataset="d_det")
+    assert read_provenance(out)["dataset_sha256"] == tensors_sha256(x, y2)
+    assert not _state_equal(old_model, new_model)
+    aside = [p for p in out.parent.iterdir() if p.name.startswith("d_det.replaced-")]
+    assert len(aside) == 1 and _state_equal(old_model, load_trained(aside[0], device="cpu"))
+    assert "dataset_sha256" in json.loads((aside[0] / "replaced.json").read_text())["reason"]
+
+
+def test_fit_trains_any_module_and_infers_the_number_of_classes(data):
+    from torch import nn
+
+    x, y = data
+    y4 = y % 4
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    before = [p.detach().clone() for p in net.parameters()]
+    hist = fit(net, x, y4, small_cfg(arch="my_net", epochs=2, augment=""), progress=False)
+    assert hist["epoch"] == [1, 2]
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    with pytest.raises(ValueError, match=r"0\.\.3"):  # the model outputs 4 logits: label 9 is out of range
+        fit(net, x, y, small_cfg(arch="my_net", epochs=1), progress=False)
+    with pytest.raises(ValueError, match="num_classes=10 but the model outputs 4"):
+        fit(net, x, y4, small_cfg(arch="my_net", epochs=1), progress=False, num_classes=10)
