@@ -4,22 +4,35 @@ Each notebook's ``parameters`` cell declares ``profile``, ``run_dir`` and ``over
 object string of profile-field overrides) plus its own scalars. ``-p key value`` goes to the
 profile when ``key`` is a profile field, else to every notebook that declares ``key``; a key
 that is neither is an error before anything runs.
+
+Before any notebook starts, every value is checked (profile fields, dataset / ``which`` /
+``source`` names, paths that must exist, CUDA when asked for), and paths given on the command
+line are made absolute against the caller's working directory (the notebooks run inside
+``notebooks/``). While a notebook runs, its cells' output (progress bars included, as text)
+streams to the console.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from . import config
-from .paths import RunPaths
+from .paths import DATA_SOURCES, RunPaths
 from .utils import atomic_write_json
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 COMMON = ("profile", "run_dir", "overrides")
+# cifar_source / release: a path unless one of these words; figures_dir: always a path ("" = default)
+PATH_FIELDS = {"cifar_source": ("torchvision", "sample"), "release": ("download", "skip")}
+PATH_PARAMS = ("figures_dir",)
+GPU_PROFILES = {"fast": "about 10 minutes on one H100/H200, many hours on a CPU",
+                "paper": "GPU-hours on a data-center GPU, weeks on a CPU"}
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]  # no "Kernel is running over TCP" warning per notebook
 
 
 class RunError(RuntimeError):
@@ -74,30 +87,85 @@ def split_parameters(pairs: list[tuple[str, str]], declared: dict[str, dict]) ->
     return overrides, per_nb
 
 
+def resolve_paths(overrides: dict, per_nb: dict[str, dict], cwd: Path | None = None) -> None:
+    """Make path values absolute against ``cwd`` (the caller's directory), in place, and check
+    that the ones that must exist do."""
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    for key, words in PATH_FIELDS.items():
+        value = overrides.get(key)
+        if value is None or str(value) in words:
+            continue
+        path = (cwd / Path(str(value)).expanduser()).resolve()
+        if not path.exists():
+            raise RunError(f"profile field {key!r}: {value!r} is neither one of {words} nor an existing path "
+                           f"(looked for {path})")
+        overrides[key] = str(path)
+    for params in per_nb.values():
+        for key in PATH_PARAMS:
+            if params.get(key):
+                params[key] = str((cwd / Path(str(params[key])).expanduser()).resolve())
+
+
+def check_notebook_values(per_nb: dict[str, dict]) -> None:
+    """The notebooks' own parameters: dataset names, ``which`` lists and data sources."""
+    for name, params in per_nb.items():
+        for key, value in params.items():
+            value = str(value)
+            if key == "dataset" and value != "all" and value not in config.DATASETS:
+                raise RunError(f"parameter 'dataset' ({name}): {value!r}; expected 'all' or one of {config.DATASETS}")
+            if key == "which":
+                bad = [v.strip() for v in value.split(",") if v.strip() and v.strip() not in config.DATASETS]
+                if bad:
+                    raise RunError(f"parameter 'which' ({name}): unknown {bad}; expected names from {config.DATASETS}")
+            if key == "source" and value and value not in DATA_SOURCES:
+                raise RunError(f"parameter 'source' ({name}): {value!r}; expected one of {DATA_SOURCES} (or empty)")
+
+
+def check_device(cfg: config.Profile) -> None:
+    """A GPU profile on a machine without CUDA would run for days: ask for an explicit choice."""
+    import torch
+
+    if cfg.name in GPU_PROFILES and cfg.device == "auto" and not torch.cuda.is_available():
+        raise RunError(f"profile {cfg.name!r} is sized for a GPU ({GPU_PROFILES[cfg.name]}) and this machine has "
+                       "no CUDA device; pass -p device cpu to run it here anyway, or use --profile cpu")
+
+
 def run(profile: str, out: str | Path | None = None, params: list[tuple[str, str]] = (),
         select: list[str] | None = None, notebooks_dir: Path = NOTEBOOKS, kernel: str = "python3",
-        log_output: bool = False) -> dict:
-    """Execute the notebooks in order into ``out``/notebooks; return {notebook: seconds}."""
+        log_output: bool = True) -> dict:
+    """Execute the notebooks in order into ``out``/notebooks; return {notebook: seconds}.
+
+    ``out`` defaults to ``runs/demo`` for smoke and ``runs/<profile>`` otherwise (the notebooks'
+    own default). ``log_output``: stream every cell's output to this process's stdout/stderr."""
     import papermill as pm
+
+    from .pipeline import default_run_dir
 
     nbs = list_notebooks(notebooks_dir, select)
     declared = {p.name: notebook_parameters(p) for p in nbs}
     overrides, per_nb = split_parameters(list(params), declared)
+    resolve_paths(overrides, per_nb)
+    check_notebook_values(per_nb)
     cfg = config.get_profile(profile, **overrides)  # validate before any notebook runs
-    paths = RunPaths.of(out or Path("runs") / profile)
+    check_device(cfg)
+    paths = RunPaths.of(out if out else default_run_dir(profile))
     paths.notebooks.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(paths.root / "config.json", cfg.to_dict())
+    atomic_write_json(paths.config, cfg.to_dict())
 
     timings = _load_timings(paths)
-    for nb in nbs:
+    os.environ["ADVLIB_PROGRESS"] = "text"  # the kernels inherit it: progress bars as streamed text
+    for i, nb in enumerate(nbs, 1):
         parameters = {"profile": profile, "run_dir": str(paths.root), "overrides": json.dumps(overrides)}
         parameters.update(per_nb[nb.name])
         out_nb = paths.notebooks / nb.name
-        print(f"[advlib] {nb.name} ...", flush=True)
+        print(f"[advlib] ({i}/{len(nbs)}) {nb.name} ...", flush=True)
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(str(nb), str(out_nb), parameters=parameters, kernel_name=kernel,
-                                cwd=str(notebooks_dir), progress_bar=False, log_output=log_output)
+                                cwd=str(notebooks_dir), progress_bar=False,
+                                stdout_file=sys.stdout if log_output else None,
+                                stderr_file=sys.stderr if log_output else None,
+                                extra_arguments=KERNEL_ARGS)
         except pm.PapermillExecutionError as e:
             raise RunError(f"notebook {nb.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
                            f"{e.ename}: {e.evalue}\n  executed copy with the traceback: {out_nb}") from None
@@ -126,7 +194,7 @@ def _merge_timings_into_results(paths: RunPaths, timings: dict) -> None:
 
 def main_run(args) -> int:
     try:
-        timings = run(args.profile, args.out, args.param or [], args.notebooks, log_output=args.log_output)
+        timings = run(args.profile, args.out, args.param or [], args.notebooks, log_output=not args.quiet)
     except (RunError, ValueError) as e:
         print(f"advlib run: error: {e}", file=sys.stderr)
         return 1

@@ -69,13 +69,31 @@ def test_failing_notebook_is_named_with_its_cell(tmp_path):
         runner.run("smoke", tmp_path / "out", notebooks_dir=nb_dir)
 
 
-@pytest.mark.slow
-def test_smoke_suite_end_to_end(tmp_path):
-    """The whole suite through the CLI: executed notebooks, four constructed sets, all rows in results.json."""
-    out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "advlib", "run", "--profile", "smoke", "--out", str(out)],
-                          capture_output=True, text=True, cwd=REPO, timeout=900)
+def _run_cli(out, *extra, timeout=900, **kw):
+    return subprocess.run([sys.executable, "-m", "advlib", "run", "--profile", "smoke", "--out", str(out), *extra],
+                          capture_output=True, text=True, cwd=REPO, timeout=timeout, **kw)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """The whole suite through the CLI, uninterrupted (shared by the tests below)."""
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    proc = _run_cli(out)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc
+
+
+def _comparable(results: dict) -> list[dict]:
+    """results.json rows without wall-clock fields."""
+    drop = {"seconds", "eval_seconds"}
+    return [{k: v for k, v in r.items() if k not in drop} for r in results["rows"]]
+
+
+@pytest.mark.slow
+def test_smoke_suite_end_to_end(smoke_run):
+    """The whole suite through the CLI: executed notebooks, four constructed sets, all rows in results.json
+    with the provenance and evaluation fields a reviewer needs."""
+    out, proc = smoke_run
     paths = RunPaths.of(out)
     executed = sorted(p.name for p in paths.notebooks.glob("*.ipynb"))
     assert executed == [p.name for p in runner.list_notebooks()]
@@ -83,18 +101,60 @@ def test_smoke_suite_end_to_end(tmp_path):
         nb = nbformat.read(paths.notebooks / name, as_version=4)
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
         assert outputs and not any(o.output_type == "error" for o in outputs), name
+        texts = [o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in outputs]
+        assert not any("torch._C.Generator" in t for t in texts), f"{name}: a stray output"
     assert sorted(paths.available("constructed")) == sorted(config.DATASETS)
     results = json.loads(paths.results.read_text())
     assert results["profile"] == "smoke"
+    assert results["machine"]["device"] == "cpu" and results["machine"]["torch"]
     names = {r["dataset"] for r in results["rows"]}
     assert names == {"standard", "adversarial", *config.DATASETS}
     for row in results["rows"]:
         assert 0.0 <= row["robust_acc"]["0.25"] <= row["clean_acc"] <= 1.0
+        assert row["eval_dtype"] == "float32" and row["device"] == "cpu" and row["seed"] == 0
+        assert row["clean_ci95"][0] <= row["clean_acc"] <= row["clean_ci95"][1]
+        assert row["robust_ci95"]["0.25"][0] <= row["robust_acc"]["0.25"] <= row["robust_ci95"]["0.25"][1]
+        assert row["autoattack_n"] == 20 and 0 <= row["autoattack_acc"]["0.25"] <= 1
+        assert len(row["checkpoint_sha256"]) == 64 and len(row["dataset_sha256"]) == 64 and row["arch"] == "tiny"
+    for name in config.DATASETS:  # each model learned from the set now on disk
+        row = next(r for r in results["rows"] if r["dataset"] == name)
+        assert row["dataset_sha256"] == json.loads((paths.dataset(name) / "meta.json").read_text())["sha256"]
     timings = json.loads(paths.timings.read_text())
     assert set(timings) == set(executed) and all(v > 0 for v in timings.values())
-    assert (paths.root / "report.md").is_file()
-    for fig in ("fig_cifar_grid", "fig_accuracy_vs_eps", "fig_results_vs_paper"):
+    report = paths.report.read_text()
+    assert "near chance by design" in report and "float32" in report
+    for fig in ("fig_cifar_grid", "fig_accuracy_vs_eps", "fig_results_vs_paper", "fig_side_by_side"):
         assert (paths.figures / f"{fig}.png").stat().st_size > 1000
+    assert "[advlib] (6/6) 06_report.ipynb" in proc.stdout
+    assert "construct d_robust" in proc.stderr, "in-notebook progress streams to the console"
+    assert "running over TCP" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_killed_run_rerun_reproduces_the_uninterrupted_results(smoke_run, tmp_path):
+    """Kill the whole run (runner and kernel) in the middle of construction, run it again: the
+    results.json rows equal the uninterrupted run's (wall-clock fields aside)."""
+    import os
+    import signal
+    import time
+
+    reference, _ = smoke_run
+    out = tmp_path / "run"
+    shard = out / "datasets" / "constructed" / "d_non_robust" / "shards" / "shard_00000.pt"
+    proc = subprocess.Popen([sys.executable, "-m", "advlib", "run", "--profile", "smoke", "--out", str(out)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while not shard.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before the kill point"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "results.json").exists()
+    again = _run_cli(out)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    ref = json.loads((reference / "results.json").read_text())
+    got = json.loads((out / "results.json").read_text())
+    assert _comparable(got) == _comparable(ref)
 
 
 def test_cli_download_unreachable_is_a_clear_error(tmp_path):
@@ -103,3 +163,79 @@ def test_cli_download_unreachable_is_a_clear_error(tmp_path):
     assert proc.returncode == 1
     assert "could not reach http://127.0.0.1:9/datasets.tar" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "datasets.tar").exists()
+
+
+# --- every value checked before anything runs; paths against the caller's directory -------------------
+def test_paths_resolve_against_the_callers_directory(tmp_path, monkeypatch):
+    (tmp_path / "my.zip").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    overrides, per_nb = {"cifar_source": "my.zip", "release": "skip"}, {"a.ipynb": {"figures_dir": "figs"}}
+    runner.resolve_paths(overrides, per_nb)
+    assert overrides == {"cifar_source": str(tmp_path / "my.zip"), "release": "skip"}
+    assert per_nb["a.ipynb"]["figures_dir"] == str(tmp_path / "figs")
+    with pytest.raises(runner.RunError, match="cifar_source.*nope.zip"):
+        runner.resolve_paths({"cifar_source": "nope.zip"}, {})
+    overrides = {"cifar_source": "sample"}
+    runner.resolve_paths(overrides, {})
+    assert overrides == {"cifar_source": "sample"}
+
+
+@pytest.mark.parametrize("args,match", [
+    (["-p", "dataset", "d_nope"], "parameter 'dataset'"),
+    (["-p", "which", "d_rand,d_x"], "parameter 'which'"),
+    (["-p", "source", "elsewhere"], "parameter 'source'"),
+    (["-p", "eval_sweep", "0,abc"], "eval_sweep.*abc"),
+    (["-p", "device", "tpu"], "device.*tpu"),
+    (["-p", "arch", "vgg99"], "arch"),
+    (["-p", "augment", "crop,zoom"], "augment"),
+    (["-p", "cifar_source", "no/such.zip"], "cifar_source"),
+])
+def test_bad_values_are_rejected_before_any_notebook_runs(tmp_path, args, match):
+    params = [tuple(args[i + 1:i + 3]) for i in range(0, len(args), 3)]
+    with pytest.raises((runner.RunError, ValueError), match=match):
+        runner.run("smoke", tmp_path / "r", params)
+    assert not (tmp_path / "r").exists(), "nothing written before the values are checked"
+
+
+def test_cli_errors_are_one_line_without_traceback(tmp_path):
+    for args, match in ((["-p", "eval_sweep", "0,abc"], "eval_sweep"), (["-p", "device", "tpu"], "device")):
+        proc = subprocess.run([sys.executable, "-m", "advlib", "run", "--profile", "smoke", "--out",
+                               str(tmp_path / "r"), *args], capture_output=True, text=True, cwd=REPO)
+        assert proc.returncode == 1 and match in proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_gpu_profile_without_cuda_asks_for_an_explicit_choice(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(runner.RunError, match="no CUDA device; pass -p device cpu"):
+        runner.check_device(config.get_profile("fast"))
+    runner.check_device(config.get_profile("fast", device="cpu"))  # an explicit choice is respected
+    runner.check_device(config.get_profile("cpu"))
+
+
+def test_cli_table_prints_the_run_tables(tmp_path):
+    from advlib.evaluate import render, results_row, update_results
+
+    update_results(tmp_path / "results.json", results_row("d_rand", "constructed",
+                                                          {"clean_acc": 0.3, "robust_acc": {"0.25": 0.0}}, seed=0),
+                   profile=config.get_profile("smoke"))
+    proc = subprocess.run([sys.executable, "-m", "advlib", "table", str(tmp_path / "results.json")],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == render(json.loads((tmp_path / "results.json").read_text()))
+    assert "| D_rand (adv. to random class) | constructed | 30.0% |" in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "advlib", "table", str(tmp_path / "none.json")],
+                         capture_output=True, text=True, cwd=REPO)
+    assert bad.returncode == 1 and "none.json" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_profiles_into_a_closed_pipe_and_dist_bad_params_are_quiet():
+    proc = subprocess.run(f"{sys.executable} -m advlib profiles | head -1", shell=True, capture_output=True,
+                          text=True, cwd=REPO)
+    assert proc.stdout.strip() == "# smoke" and proc.stderr == "", proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "advlib.dist", "train", "--profile", "smoke", "-p", "epochs", "x"],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and "epochs" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
