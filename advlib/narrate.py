@@ -127,3 +127,164 @@ def results(res: dict) -> str:
 
 
 __all__ = ["smoke_note", "data_summary", "source_models", "construction", "training", "results"]
+
+
+# --- notebooks 07 (controls) and 08 (transfer) ------------------------------------------------------
+_REF_NAMES = {"jordan": "Jordan's ResNet-9", "wallace": "Wallace's ResNet-18"}
+
+
+def _ci_txt(e: dict) -> str:
+    ci = e.get("clean_ci95")
+    return _pct(e.get("clean_acc")) + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
+
+
+def _above_chance(e: dict | None) -> bool:
+    """The 95% interval lies above chance (10%)."""
+    if not e or e.get("clean_acc") is None:
+        return False
+    ci = e.get("clean_ci95")
+    return (ci[0] if ci else e["clean_acc"]) > CHANCE
+
+
+def _refs(e: dict) -> str:
+    refs = e.get("references") or {}
+    return ", ".join(f"{_REF_NAMES.get(k, k)}: {_pct(v)}" for k, v in refs.items())
+
+
+def _differs(a: dict | None, b: dict | None) -> int:
+    """+1 / -1 when a's 95% interval lies wholly above / below b's, else 0 (no difference shown)."""
+    ca, cb = (a or {}).get("clean_ci95"), (b or {}).get("clean_ci95")
+    if not ca or not cb:
+        return 0
+    return 1 if ca[0] > cb[1] else -1 if ca[1] < cb[0] else 0
+
+
+def controls(summary: list[dict], profile: str | None = None) -> str:
+    """What the controls of notebook 07 rule in or out, from ``studies.controls_summary``."""
+    by = {e["name"]: e for e in summary or []}
+    out = [smoke_note(profile)] if profile == "smoke" else []
+    if not by:
+        return "No control was trained yet: run the steps above (and notebooks 02 and 04 first)."
+    rand, det = by.get("d_rand"), by.get("d_det")
+    base_ok = _above_chance(rand) or _above_chance(det)
+    if rand or det:
+        parts = [f"{n} {_ci_txt(e)}" for n, e in (("D_rand", rand), ("D_det", det)) if e]
+        note = "" if base_ok else (" Neither is clearly above chance here, so the controls have nothing to explain "
+                                   "yet: read their numbers as a check that every step runs.")
+        out.append(f"- **The sets under test**: trained on them, models score {' and '.join(parts)} on the true test "
+                   f"labels (chance: 10%; paper, ResNet-50: 63% / 44%).{note}")
+    other = by.get("d_other")
+    if other:
+        ref = f" ({_refs(other)})" if other.get("references") else ""
+        if _above_chance(other):
+            verdict = ("so the ~10% of D_rand rows whose random target happens to be the true label are not what the "
+                       "model learns from: with every label wrong, the attack's perturbations alone teach it.")
+        elif _above_chance(rand):
+            verdict = ("not clearly above chance while D_rand is: in this run D_rand's correctly-labelled rows (~10%) "
+                       "may carry what it teaches.")
+        else:
+            verdict = "not clearly above chance (nor is D_rand): this run says nothing either way."
+        out.append(f"- **D_other** (targets never equal the true label): {_ci_txt(other)}{ref}, {verdict}")
+    syn = [(n, by[k]) for n, k in (("D_rand", "d_rand_synthetic"), ("D_det", "d_det_synthetic")) if k in by]
+    if syn:
+        txt = " and ".join(f"{_ci_txt(e)} (as {n})" for n, e in syn)
+        refs: dict[str, list[str]] = {}
+        for _, e in syn:
+            for k, v in (e.get("references") or {}).items():
+                refs.setdefault(k, []).append(_pct(v))
+        ref = "; ".join(f"{_REF_NAMES.get(k, k)}: {' / '.join(v)}" for k, v in refs.items())
+        base = {"D_rand": rand, "D_det": det}
+        reach = [n for n, e in syn if _above_chance(base.get(n)) and _above_chance(e) and _differs(e, base[n]) >= 0]
+        if reach:
+            verdict = (f"the shortcut reaches the accuracy of {' and '.join(reach)} (within the 95% intervals or "
+                       "above): a trivially learnable pattern carrying the label suffices for that number, so accuracy "
+                       "alone does not prove that the attack planted *features* of the target class.")
+        elif base_ok and any(_above_chance(e) for _, e in syn):
+            verdict = ("above chance but below the attacked sets: a shortcut explains part of the number, the "
+                       "attack's perturbations add to it.")
+        elif base_ok:
+            verdict = ("near chance while the attacked sets are not: a pattern that carries the label but nothing of "
+                       "the class's images teaches nothing that holds on real test images, whereas the attack's "
+                       "perturbations do.")
+        elif any(_above_chance(e) for _, e in syn):
+            verdict = "above chance while the attacked sets are not: the shortcut is learnable and transfers here."
+        else:
+            verdict = "near chance, as are the attacked sets in this run: nothing to compare yet."
+        out.append(f"- **Synthetic patterns** (no attack; one fixed random pattern of L2 norm ε per target class): "
+                   f"{txt}{' (' + ref + ')' if ref else ''}; {verdict}")
+    rel = by.get("relabel")
+    if rel:
+        ref = f" ({_refs(rel)})" if rel.get("references") else ""
+        n = rel.get("train_n")
+        if _above_chance(rel):
+            verdict = ("a model's mistakes carry signal that transfers to the true labels without any perturbation: "
+                       "wrong labels that follow a model's features teach those features, which is the mechanism the "
+                       "paper invokes, here without adversarial examples.")
+        else:
+            verdict = "not clearly above chance in this run."
+        what = (f" ({n:,} training images a briefly trained model gets wrong, labelled with its prediction, pixels "
+                "unchanged)") if n else ""
+        out.append(f"- **Relabelled mistakes**{what}: {_ci_txt(rel)}{ref}; {verdict}")
+    var = [(k, by[k]) for k in ("d_rand_t_ne_y", "d_rand_hits", "d_det_hits") if k in by]
+    if var:
+        parts = [f"{e.get('label', k)} ({e.get('train_n') or '?'} rows): {_ci_txt(e)}" for k, e in var]
+        notes = []
+        for k, parent, pname in (("d_rand_t_ne_y", rand, "D_rand"), ("d_rand_hits", rand, "D_rand"),
+                                 ("d_det_hits", det, "D_det")):
+            if k not in by or not parent:
+                continue
+            d = _differs(by[k], parent)
+            label = by[k].get("label", k)
+            if d > 0:
+                notes.append(f"{label} beat the whole of {pname}: the rows left out only add wrong labels")
+            elif d < 0:
+                notes.append(f"{label} fall below the whole of {pname}: the rows left out carry signal too "
+                             "(or the smaller set costs more than they do)")
+        summary_note = ("; ".join(notes) + ".") if notes else ("No subset differs from its whole set beyond the 95% "
+                                                               "intervals.")
+        out.append("- **Subsets of the attacked sets**: " + "; ".join(parts) + ". " + summary_note)
+    return "\n".join(out)
+
+
+def transfer(result: dict, profile: str | None = None) -> str:
+    """The paper's Section 3.3 claim checked on transfer.json (notebook 08)."""
+    rows = [r for r in (result or {}).get("rows", []) if r.get("transfer_rate") is not None]
+    if not rows:
+        return "No transfer result yet: run the steps above."
+    out = [smoke_note(profile)] if profile == "smoke" else []
+    fit = result.get("fit") or {}
+    wb = fit.get("source_whitebox_rate")
+    lo, hi = min(rows, key=lambda r: r["transfer_rate"]), max(rows, key=lambda r: r["transfer_rate"])
+    out.append(f"- **Transfer**: the source model's targeted examples (L2 ε = {rows[0].get('transfer_eps')}, "
+               f"{rows[0].get('transfer_n')} test images) fool the source itself {_pct(wb)} of the time (white-box); "
+               f"standard models of the {len(rows)} architectures follow them from {_pct(lo['transfer_rate'])} "
+               f"({lo['arch']}) to {_pct(hi['transfer_rate'])} ({hi['arch']}); a model the examples did not affect "
+               "would land on the target only through its ordinary errors (about (1 − accuracy) / 9).")
+    acc = ", ".join(f"{r['arch']} {_pct(r.get('ddet_acc'))}" for r in rows)
+    out.append(f"- **Learning from D_det** (test accuracy on the true labels): {acc}.")
+    for key, name in (("ddet", "D_det"), ("drand", "D_rand")):
+        f = fit.get(key) or {}
+        if f.get("slope") is None:
+            continue
+        r = f.get("r")
+        col = "ddet" if key == "ddet" else "drand"
+        informative = any((row.get(f"{col}_ci95") or [row.get(f"{col}_acc") or 0])[0] > CHANCE for row in rows)
+        if not informative:
+            verdict = "every model sits at chance here, so there is no relation to read."
+        elif f.get("n", 0) < 3:
+            verdict = "too few architectures for a correlation to mean much."
+        elif r is not None and r > 0.5:
+            verdict = ("as in the paper's Figure 3: the architectures the source's examples fool more, which share more "
+                       "of its non-robust features, learn more from a set labelled only by those features.")
+        elif r is not None and r > 0:
+            verdict = "positive but weak: the paper's relation shows only faintly here."
+        else:
+            verdict = "this run does not show the paper's relation."
+        out.append(f"- **{name} accuracy against transfer rate**: slope {f['slope']:+.2f}, r = "
+                   f"{'n/a' if r is None else f'{r:+.2f}'} over {f['n']} architectures; {verdict}")
+    out.append("With a handful of architectures and one seed each, r is a rough summary: read it with the spread of "
+               "the points and their 95% intervals (transfer.json).")
+    return "\n".join(out)
+
+
+__all__ += ["controls", "transfer"]

@@ -19,7 +19,7 @@ REFERENCE_STYLE = {"jordan": ("D", "K. Jordan, ResNet-9 replication"),
                    "wallace": ("*", "E. Wallace, Distill 2019, ResNet-18")}
 
 
-def controls_bars(summary: list[dict], *, title: str = "what D_rand / D_det accuracy needs") -> Figure:
+def controls_bars(summary: list[dict], *, title: str = "D_rand and D_det beside their controls") -> Figure:
     """Test accuracy (true labels) of a model trained on each set: D_rand and D_det (blue), the
     controls (orange), the subset variants (green), with 95% intervals, chance (10%) dashed, the
     training-set size under each name and published numbers as markers (source in the legend)."""
@@ -35,9 +35,9 @@ def controls_bars(summary: list[dict], *, title: str = "what D_rand / D_det accu
     hi = np.array([e["clean_ci95"][1] - a if e.get("clean_ci95") else 0.0 for a, e in zip(accs, summary, strict=True)])
     colors = [GROUP_COLORS.get(e.get("group"), "C7") for e in summary]
     ax.bar(pos, np.nan_to_num(accs), 0.7, color=colors, yerr=np.vstack([lo, hi]).clip(0), capsize=3, ecolor="0.3")
-    for p, a in zip(pos, accs, strict=True):
-        ax.text(p, (0 if np.isnan(a) else a) + 0.02, "n/a" if np.isnan(a) else f"{100 * a:.0f}", ha="center",
-                va="bottom", fontsize=7)
+    for p, a, h in zip(pos, accs, hi, strict=True):
+        ax.text(p, (0 if np.isnan(a) else a + max(h, 0)) + 0.01, "n/a" if np.isnan(a) else f"{100 * a:.0f}",
+                ha="center", va="bottom", fontsize=7)
     ax.axhline(CHANCE, color="0.3", ls="--", lw=1)
     shown = set()
     for p, e in zip(pos, summary, strict=True):
@@ -77,8 +77,8 @@ def transfer_scatter(result: dict) -> Figure:
             if r.get(key) is not None:
                 ax.plot([x], [r[key]], marker=marker, ms=8, color=color, ls="none",
                         mfc=color if marker == "o" else "none", mew=1.5)
-        ax.annotate(f"{r['arch']} ({r['params']:,})", (x, r.get("ddet_acc") or 0), xytext=(5, 5),
-                    textcoords="offset points", fontsize=7, color=color)
+        ax.annotate(r["arch"], (x, r.get("ddet_acc") or 0), xytext=(6, -10), textcoords="offset points",
+                    fontsize=8, color=color)
     xs = [r["transfer_rate"] for r in rows if r.get("transfer_rate") is not None]
     if xs:
         grid = np.linspace(min(xs), max(xs), 50) if max(xs) > min(xs) else np.array(xs[:1])
@@ -93,12 +93,13 @@ def transfer_scatter(result: dict) -> Figure:
     wb = fit.get("source_whitebox_rate")
     if wb is not None:
         ax.axvline(wb, color="0.5", ls=":", lw=1, label=f"source white-box rate {100 * wb:.0f}%")
-    ax.axhline(CHANCE, color="0.7", ls="--", lw=0.8)
+    ax.axhline(CHANCE, color="0.7", ls="--", lw=0.8, label="chance (10%)")
     eps = (result.get("settings") or {}).get("transfer_eps")
+    ys = [r[k] for r in rows for k in ("ddet_acc", "drand_acc") if r.get(k) is not None]
     ax.set(xlabel=f"transfer rate of targeted examples (L2 ε = {eps}) to a standard model of the arch",
-           ylabel="accuracy on CIFAR-10 test (true labels)", ylim=(0, 1.02),
-           title="models that the source's examples fool more learn more from D_det")
-    ax.set_xlim(left=0)
+           ylabel="accuracy on CIFAR-10 test (true labels)", ylim=(0, min(1.02, max(ys + [CHANCE]) + 0.1)),
+           title="accuracy after training on D_det against transfer rate (paper Fig. 3)")
+    ax.set_xlim(0, min(1.02, max(xs + [wb or 0, CHANCE]) * 1.1 + 0.02))
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="upper left")
