@@ -1,0 +1,857 @@
+"""Paper Section 4: robust and non-robust features in a Gaussian model, in closed form and by simulation.
+
+The data: ``y`` uniform in {-1, +1}, ``x ~ N(y·mu*, Sigma*)`` in R^d. The learner fits class-conditional
+Gaussians with a shared ``(mu, Sigma)`` by maximum likelihood, with the per-example loss (negative
+log-likelihood, constant dropped)
+
+    l(x, y; mu, Sigma) = 1/2 (x - y mu)^T Sigma^-1 (x - y mu) + 1/2 log det Sigma,
+
+and predicts ``sign(w^T x)`` with ``w = Sigma^-1 mu`` (the likelihood ratio; no bias, the classes are
+symmetric). What is derived here, and checked by simulation in ``tests/test_gaussian.py``:
+
+* **Theorem 1 (vulnerability from misalignment).** An adversary with a Lagrangian penalty,
+  ``max_delta l(x + delta) - C/2 ||delta||^2`` (C > 1/lambda_min(Sigma)), plays
+  ``delta* = (C Sigma - I)^-1 (x - y mu)``. Against the standard MLE ``(mu*, Sigma*)`` it raises the
+  expected loss by ``1/2 (tr[(I + (C Sigma* - I)^-1)^2] - d)``, which for a fixed ``tr Sigma*`` is smallest
+  when ``Sigma*`` is a multiple of I: the adversary profits from the gap between the data's metric
+  (Sigma*) and its own L2 geometry. (The paper's statement reads ``tr[...] - d``: the same expression for a
+  loss without the factor 1/2, penalised by ``C ||delta||^2``; same ``delta*``, same condition on C, twice
+  our gap.)
+* **Theorem 2 (robust learning).** Against that adversary with multiplier ``lam`` (``c = 1/lam``) the inner
+  maximum is ``1/2 (x - y mu)^T (Sigma - c I)^-1 (x - y mu)``, so the robust MLE keeps ``mu = mu*`` and, per
+  eigen-direction of Sigma*, solves ``(s - c)^2 = sigma s``:
+  ``Sigma_r = 1/2 Sigma* + c I + sqrt(c Sigma* + 1/4 Sigma*^2)`` (plus sign on ``c I``). Same eigenvectors,
+  eigenvalues pulled toward a multiple of I. This is exact for an adversary with an average budget
+  ``E||delta||^2 <= eps^2`` (one multiplier for all x; ``eps^2 = c^2 tr Sigma_r^-1``, see
+  :func:`multiplier_for_eps`). Against a per-example ball ``||delta|| <= eps`` the robust MLE (fitted
+  numerically by :func:`fit_robust`) has the same eigenvectors and a flatter spectrum, but no single
+  ``lam`` reproduces all its eigenvalues: the closed form is then an approximation.
+* **Theorem 3 (gradient alignment).** The input gradient of a linear classifier is ``w``;
+  ``cos(Sigma_r^-1 mu*, mu*) >= cos(Sigma*^-1 mu*, mu*)``, and the worst case over mu* is the Kantorovich
+  bound ``2 sqrt(kappa) / (1 + kappa)`` of the condition number kappa, larger for the flatter Sigma_r.
+* **Accuracy.** The L2 distance from x to the boundary of ``sign(w^T x)`` is ``|w^T x| / ||w||``, so the
+  worst-case accuracy at radius eps is ``Phi((w^T mu* - eps ||w||) / sqrt(w^T Sigma* w))``.
+
+All tensors are float64 torch tensors (inputs are converted); ``x`` is ``[n, d]``, ``y`` is ``[n]`` with
+values +-1, ``mu`` is ``[d]``, ``Sigma`` is ``[d, d]`` symmetric positive definite. Distances (eps, norms)
+are in the units of x. Figures are returned, never shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import math
+from typing import NamedTuple
+
+import torch
+
+DTYPE = torch.float64
+MEAN_NORM = 1.5  # ||mu*|| of make_problem (class means at +-mu*): a clear clean vs robust trade-off at eps ~ 1
+_EPS_GRID = 41  # points on the accuracy / alignment curves of the figure
+
+
+def _single_threaded(fn):
+    """Run ``fn`` with one intra-op thread, restoring the previous count after.
+
+    The tensors here are tiny ([n, d] with d of a few units) and the loops many: on a shared machine extra
+    OpenMP threads spin-wait on each other and make an L-BFGS fit 30x slower, not faster.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        before = torch.get_num_threads()
+        if before == 1:
+            return fn(*args, **kwargs)
+        torch.set_num_threads(1)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+    return wrapper
+
+
+class Gaussian(NamedTuple):
+    """Shared-covariance class-conditional model: ``x | y ~ N(y * mu, sigma)``."""
+
+    mu: torch.Tensor  # [d]
+    sigma: torch.Tensor  # [d, d]
+
+    @property
+    def w(self) -> torch.Tensor:
+        """The linear classifier ``Sigma^-1 mu`` [d] (also the input gradient of ``w^T x``)."""
+        return standard_classifier(self.mu, self.sigma)
+
+
+# --- argument checks ------------------------------------------------------------------------------
+def _check_dim(d, name: str = "d") -> int:
+    if isinstance(d, bool) or not isinstance(d, int) or d < 2:
+        raise ValueError(f"{name} must be an integer >= 2, got {d!r}")
+    return d
+
+
+def _check_anisotropy(anisotropy) -> float:
+    a = float(anisotropy)
+    if not math.isfinite(a) or a < 1:
+        raise ValueError(f"anisotropy must be a finite number >= 1 (largest / smallest eigenvalue), got {anisotropy!r}")
+    return a
+
+
+def _check_eps(eps, name: str = "eps") -> float:
+    e = float(eps)
+    if not math.isfinite(e) or e < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {eps!r}")
+    return e
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return n
+
+
+def _as_sigma(sigma, name: str = "sigma") -> torch.Tensor:
+    s = torch.as_tensor(sigma, dtype=DTYPE)
+    if s.ndim != 2 or s.shape[0] != s.shape[1] or s.shape[0] < 1:
+        raise ValueError(f"{name} must be a square [d, d] matrix, got shape {tuple(s.shape)}")
+    if not torch.allclose(s, s.T, rtol=1e-8, atol=1e-10):
+        raise ValueError(f"{name} must be symmetric")
+    if torch.linalg.eigvalsh(s).min() <= 0:
+        raise ValueError(f"{name} must be positive definite")
+    return s
+
+
+def _as_vector(v, d: int | None = None, name: str = "mu") -> torch.Tensor:
+    t = torch.as_tensor(v, dtype=DTYPE)
+    if t.ndim != 1 or (d is not None and t.shape[0] != d):
+        raise ValueError(f"{name} must be a vector of length {d if d is not None else 'd'}, got shape {tuple(t.shape)}")
+    return t
+
+
+def _as_data(x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.as_tensor(x, dtype=DTYPE)
+    y = torch.as_tensor(y, dtype=DTYPE)
+    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"x must be [n, d] and y [n] with n >= 1, got shapes {tuple(x.shape)} and {tuple(y.shape)}")
+    if not bool(((y == 1) | (y == -1)).all()):
+        raise ValueError("y must hold labels -1 and +1 only")
+    return x, y
+
+
+def _generator(generator) -> torch.Generator:
+    """A torch.Generator from a seed (int), a Generator, or None (seed 0, so runs repeat)."""
+    if isinstance(generator, torch.Generator):
+        return generator
+    if generator is None:
+        generator = 0
+    if isinstance(generator, bool) or not isinstance(generator, int):
+        raise ValueError(f"generator must be a torch.Generator, an int seed or None, got {generator!r}")
+    return torch.Generator().manual_seed(generator)
+
+
+# --- the data -------------------------------------------------------------------------------------
+def make_covariance(d: int, anisotropy: float, seed: int = 0, *, rotate: bool = True) -> torch.Tensor:
+    """A [d, d] covariance with trace d whose eigenvalues are log-uniformly spaced, largest / smallest = anisotropy.
+
+    ``rotate=False`` keeps it diagonal (eigenvalues in decreasing order); otherwise the eigenvectors are a
+    random rotation drawn from ``seed``. The trace is fixed so that changing the anisotropy changes the
+    shape of the noise, not its total power (the comparison Theorem 1 makes).
+    """
+    d, a = _check_dim(d), _check_anisotropy(anisotropy)
+    ev = torch.logspace(math.log10(a), 0.0, d, dtype=DTYPE)  # a ... 1, evenly spaced in log
+    ev = ev * d / ev.sum()
+    if not rotate:
+        return torch.diag(ev)
+    q = random_rotation(d, seed)
+    return (q * ev) @ q.T
+
+
+def random_rotation(d: int, seed: int = 0) -> torch.Tensor:
+    """A Haar-random [d, d] orthogonal matrix (QR of a Gaussian matrix, signs fixed)."""
+    g = torch.randn(d, d, generator=_generator(seed), dtype=DTYPE)
+    q, r = torch.linalg.qr(g)
+    return q * torch.sign(torch.diagonal(r))
+
+
+def make_problem(d: int, anisotropy: float, seed: int = 0, *, mean_norm: float = MEAN_NORM,
+                 rotate: bool = True) -> Gaussian:
+    """The true model ``(mu*, Sigma*)``: Sigma* from :func:`make_covariance`, mu* of norm ``mean_norm``
+    with equal weight on every eigenvector of Sigma*.
+
+    Equal weight means every direction carries signal, including the low-variance ones: those are the
+    predictive but non-robust features (a small L2 step moves x across them by many standard deviations).
+    """
+    mean_norm = float(mean_norm)
+    if not math.isfinite(mean_norm) or mean_norm <= 0:
+        raise ValueError(f"mean_norm must be a finite number > 0, got {mean_norm!r}")
+    sigma = make_covariance(d, anisotropy, seed, rotate=rotate)
+    _, vecs = torch.linalg.eigh(sigma)
+    mu = vecs.sum(dim=1) * (mean_norm / math.sqrt(d))
+    return Gaussian(mu, sigma)
+
+
+def sample(n: int, mu, sigma, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """n draws: ``y`` [n] uniform in {-1, +1} and ``x`` [n, d] ~ N(y mu, sigma). ``generator``: seed or Generator."""
+    n = _check_n(n)
+    sigma = _as_sigma(sigma)
+    mu = _as_vector(mu, sigma.shape[0])
+    g = _generator(generator)
+    y = torch.randint(0, 2, (n,), generator=g).to(DTYPE) * 2 - 1
+    noise = torch.randn(n, len(mu), generator=g, dtype=DTYPE) @ torch.linalg.cholesky(sigma).T
+    return y[:, None] * mu + noise, y
+
+
+def isotropic_like(sigma) -> torch.Tensor:
+    """``tr(sigma)/d * I``: the isotropic covariance with the same total variance."""
+    sigma = _as_sigma(sigma)
+    d = sigma.shape[0]
+    return torch.eye(d, dtype=DTYPE) * (torch.trace(sigma) / d)
+
+
+def condition_number(sigma) -> float:
+    """Largest / smallest eigenvalue of ``sigma``."""
+    ev = torch.linalg.eigvalsh(_as_sigma(sigma))
+    return float(ev[-1] / ev[0])
+
+
+# --- standard learning ----------------------------------------------------------------------------
+def nll(x, y, mu, sigma) -> torch.Tensor:
+    """Per-example loss [n]: ``1/2 (x - y mu)^T sigma^-1 (x - y mu) + 1/2 log det sigma`` (constant dropped).
+
+    Differentiable in every argument (used by the numerical fits and the gradient-ascent attack).
+    """
+    z = x - y[:, None] * mu
+    quad = (z * torch.linalg.solve(sigma, z.T).T).sum(dim=1)
+    return 0.5 * quad + 0.5 * torch.linalg.slogdet(sigma)[1]
+
+
+def mle(x, y) -> Gaussian:
+    """Maximum likelihood ``(mu, Sigma)``: ``mu = mean(y x)``, ``Sigma = mean((x - y mu)(x - y mu)^T)``."""
+    x, y = _as_data(x, y)
+    yx = y[:, None] * x  # y x ~ N(mu*, Sigma*): the two classes folded onto one
+    mu = yx.mean(dim=0)
+    z = yx - mu
+    sigma = z.T @ z / len(x)
+    return Gaussian(mu, 0.5 * (sigma + sigma.T))
+
+
+def standard_classifier(mu, sigma) -> torch.Tensor:
+    """``w = sigma^-1 mu`` [d]: the maximum-likelihood (for the true parameters, Bayes-optimal) linear classifier."""
+    sigma = _as_sigma(sigma)
+    return torch.linalg.solve(sigma, _as_vector(mu, sigma.shape[0]))
+
+
+def _phi(t: float) -> float:
+    return 0.5 * math.erfc(-t / math.sqrt(2.0))
+
+
+def accuracy_closed_form(w, mu, sigma, eps: float = 0.0) -> float:
+    """Worst-case accuracy of ``sign(w^T x)`` under L2 perturbations of radius eps, on N(y mu, sigma) data.
+
+    The attack moves x by eps toward the boundary, lowering the margin ``y w^T x`` by ``eps ||w||``;
+    ``y w^T x ~ N(w^T mu, w^T sigma w)``, so the answer is ``Phi((w^T mu - eps ||w||) / sqrt(w^T sigma w))``.
+    """
+    sigma = _as_sigma(sigma)
+    w = _as_vector(w, sigma.shape[0], "w")
+    mu = _as_vector(mu, sigma.shape[0])
+    eps = _check_eps(eps)
+    if float(w.norm()) == 0:
+        raise ValueError("w must be nonzero")
+    return _phi(float((w @ mu - eps * w.norm()) / torch.sqrt(w @ sigma @ w)))
+
+
+def attack_linear(w, x, y, eps: float) -> torch.Tensor:
+    """The exact worst-case L2 attack on ``sign(w^T x)``: ``x - eps * y * w / ||w||`` [n, d]."""
+    x, y = _as_data(x, y)
+    w = _as_vector(w, x.shape[1], "w")
+    eps = _check_eps(eps)
+    return x - eps * y[:, None] * (w / w.norm())
+
+
+def accuracy_empirical(w, x, y, eps: float = 0.0) -> float:
+    """Fraction of (x, y) that ``sign(w^T x)`` still classifies correctly after :func:`attack_linear` at eps."""
+    x_adv = attack_linear(w, x, y, eps)
+    w = torch.as_tensor(w, dtype=DTYPE)
+    return float(((x_adv @ w) * torch.as_tensor(y, dtype=DTYPE) > 0).to(DTYPE).mean())
+
+
+def standard_error(p: float, n: int) -> float:
+    """Binomial standard error of an accuracy p measured on n samples."""
+    return math.sqrt(max(p * (1 - p), 0.0) / n)
+
+
+# --- Theorem 1: the Lagrangian adversary ----------------------------------------------------------
+def _check_penalty(C, sigma: torch.Tensor) -> float:
+    C = float(C)
+    lam_min = float(torch.linalg.eigvalsh(sigma)[0])
+    if not math.isfinite(C) or C * lam_min <= 1:
+        raise ValueError(f"C must exceed 1/lambda_min(sigma) = {1 / lam_min:.6g} (else the adversary's objective is "
+                         f"unbounded), got {C!r}")
+    return C
+
+
+def lagrangian_attack(x, y, mu, sigma, C: float) -> torch.Tensor:
+    """The maximiser [n, d] of ``l(x + delta, y; mu, sigma) - C/2 ||delta||^2``: ``(C sigma - I)^-1 (x - y mu)``.
+
+    Setting the gradient ``sigma^-1 (z + delta) - C delta`` to zero gives it; the objective is concave
+    (hence this is the maximum) iff ``C > 1/lambda_min(sigma)``. The step points along ``x - y mu``
+    re-weighted toward the low-variance directions, where the model is most sensitive.
+    """
+    sigma = _as_sigma(sigma)
+    x, y = _as_data(x, y)
+    mu = _as_vector(mu, sigma.shape[0])
+    C = _check_penalty(C, sigma)
+    z = x - y[:, None] * mu
+    return torch.linalg.solve(C * sigma - torch.eye(len(mu), dtype=DTYPE), z.T).T
+
+
+@_single_threaded
+def ascent_attack(x, y, mu, sigma, C: float, steps: int = 100) -> torch.Tensor:
+    """The same maximiser as :func:`lagrangian_attack`, found by plain gradient ascent (autograd) from delta = 0.
+
+    An independent check of the formula. Step ``1/L`` with ``L = C - 1/lambda_max(sigma)``, the largest
+    curvature of the concave objective; it converges linearly at rate ``1/(C lambda_min(sigma))``.
+    """
+    sigma = _as_sigma(sigma)
+    x, y = _as_data(x, y)
+    mu = _as_vector(mu, sigma.shape[0])
+    C = _check_penalty(C, sigma)
+    step = 1.0 / (C - 1.0 / float(torch.linalg.eigvalsh(sigma)[-1]))
+    delta = torch.zeros_like(x, requires_grad=True)
+    for _ in range(steps):
+        obj = (nll(x + delta, y, mu, sigma) - 0.5 * C * (delta ** 2).sum(dim=1)).sum()
+        (grad,) = torch.autograd.grad(obj, delta)
+        delta = (delta + step * grad).detach().requires_grad_(True)
+    return delta.detach()
+
+
+def adversarial_loss_gap_closed_form(sigma_star, C: float, *, penalized: bool = False) -> float:
+    """Expected rise of the loss under :func:`lagrangian_attack` on the standard MLE (mu*, Sigma*).
+
+    With ``M = I + (C Sigma* - I)^-1`` the attacked residual is ``M z``, ``z ~ N(0, Sigma*)``, and M commutes
+    with Sigma*: ``E l(x + delta*) - E l(x) = 1/2 (tr M^2 - d)``. With ``penalized=True`` the adversary's
+    own objective (the loss minus ``C/2 ||delta||^2``) is counted: ``1/2 tr (C Sigma* - I)^-1``.
+    Per eigenvalue both are convex functions of it, so at a fixed trace the isotropic Sigma* minimises them.
+    """
+    sigma_star = _as_sigma(sigma_star, "sigma_star")
+    C = _check_penalty(C, sigma_star)
+    ev = torch.linalg.eigvalsh(sigma_star)
+    t = C * ev - 1
+    if penalized:
+        return float(0.5 * (1 / t).sum())
+    return float(0.5 * (((1 + 1 / t) ** 2).sum() - len(ev)))
+
+
+def adversarial_loss_gap_empirical(x, y, mu, sigma, C: float, *, penalized: bool = False) -> tuple[float, float]:
+    """Monte-Carlo estimate of :func:`adversarial_loss_gap_closed_form` on samples: (mean, standard error)."""
+    x, y = _as_data(x, y)
+    delta = lagrangian_attack(x, y, mu, sigma, C)
+    mu, sigma = torch.as_tensor(mu, dtype=DTYPE), torch.as_tensor(sigma, dtype=DTYPE)
+    gap = nll(x + delta, y, mu, sigma) - nll(x, y, mu, sigma)
+    if penalized:
+        gap = gap - 0.5 * float(C) * (delta ** 2).sum(dim=1)
+    return float(gap.mean()), float(gap.std() / math.sqrt(len(gap)))
+
+
+# --- Theorem 2: robust learning -------------------------------------------------------------------
+def _check_lam(lam) -> float:
+    lam = float(lam)
+    if math.isnan(lam) or lam <= 0:
+        raise ValueError(f"lam must be > 0 (math.inf means no adversary), got {lam!r}")
+    return lam
+
+
+def robust_covariance(sigma_star, lam: float) -> torch.Tensor:
+    """Closed-form robust MLE covariance [d, d]: ``1/2 Sigma* + I/lam + sqrt(Sigma*/lam + Sigma*^2/4)``.
+
+    ``lam`` is the adversary's Lagrange multiplier (penalty ``lam/2 ||delta||^2``); ``lam = inf`` gives
+    Sigma* back. Computed per eigenvalue ``sigma`` of Sigma*: ``s = sigma/2 + c + sqrt(c sigma + sigma^2/4)``,
+    ``c = 1/lam``, the root above c of ``(s - c)^2 = sigma s``, the stationarity condition of
+    ``sigma / (s - c) + log s``. ``s / sigma`` falls as sigma grows, so the spectrum flattens.
+    """
+    sigma_star = _as_sigma(sigma_star, "sigma_star")
+    c = 1.0 / _check_lam(lam)
+    ev, vecs = torch.linalg.eigh(sigma_star)
+    out = (vecs * _robust_eigs(ev, c)) @ vecs.T
+    return 0.5 * (out + out.T)
+
+
+def _robust_eigs(ev: torch.Tensor, c: float) -> torch.Tensor:
+    """Eigenvalues of :func:`robust_covariance` from those of Sigma* and ``c = 1/lam``."""
+    return ev / 2 + c + torch.sqrt(c * ev + ev ** 2 / 4)
+
+
+def adversary_rms_norm(sigma_star, lam: float) -> float:
+    """``sqrt(E ||delta*||^2)`` of the lam-adversary against the robust model it induces: ``tr(Sigma_r^-1)^(1/2) / lam``.
+
+    Per eigen-direction ``delta = z / (lam s - 1)`` with ``z ~ N(0, sigma)``, and ``lam s - 1 = (s - c)/c``
+    with ``(s - c)^2 = sigma s``, so ``E delta^2 = c^2 / s``.
+    """
+    lam = _check_lam(lam)
+    if math.isinf(lam):
+        return 0.0
+    ev = torch.linalg.eigvalsh(_as_sigma(sigma_star, "sigma_star"))
+    return _rms_norm(ev, 1 / lam)
+
+
+def _rms_norm(ev: torch.Tensor, c: float) -> float:
+    return float(c * torch.sqrt((1 / _robust_eigs(ev, c)).sum()))
+
+
+def multiplier_for_eps(sigma_star, eps: float) -> float:
+    """The multiplier lam whose adversary spends an average budget ``E ||delta||^2 = eps^2`` (inf for eps = 0).
+
+    This is the dual variable of the robust MLE against ``max E l(x + delta)`` s.t. ``E ||delta||^2 <= eps^2``,
+    for which :func:`robust_covariance` is exact. :func:`adversary_rms_norm` grows with 1/lam (its square is
+    ``sum c^2 / s_i(c)`` with ``ds/dc < 2 < 2 s / c``), so bisection on c.
+    """
+    ev = torch.linalg.eigvalsh(_as_sigma(sigma_star, "sigma_star"))
+    eps = _check_eps(eps)
+    if eps == 0:
+        return math.inf
+    lo, hi = 0.0, 1.0
+    while _rms_norm(ev, hi) < eps:
+        hi *= 2
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if _rms_norm(ev, mid) < eps:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-14 * hi:
+            break
+    return 1.0 / (0.5 * (lo + hi))
+
+
+def robust_mle(x, y, eps: float) -> Gaussian:
+    """Closed-form robust MLE at average budget eps: the sample mean and ``robust_covariance(Sigma_hat, lam(eps))``."""
+    std = mle(x, y)
+    lam = multiplier_for_eps(std.sigma, eps)
+    return Gaussian(std.mu, robust_covariance(std.sigma, lam))
+
+
+@_single_threaded
+def ball_attack(x, y, mu, sigma, eps: float, iters: int = 50) -> torch.Tensor:
+    """The exact maximiser [n, d] of ``l(x + delta, y; mu, sigma)`` over ``||delta||_2 <= eps``.
+
+    A trust-region problem for a convex quadratic: the maximum is on the sphere, at
+    ``delta = (nu I - sigma^-1)^-1 sigma^-1 z`` with ``nu > 1/lambda_min(sigma)`` chosen per example so that
+    ``||delta|| = eps`` (the secular equation). ``psi(nu) = 1/||delta(nu)|| - 1/eps`` is increasing and
+    concave, so Newton's method started left of the root climbs to it monotonically (kept inside a
+    bracket, with bisection as the fallback, against rounding).
+    The "hard case" (z with no component along sigma's smallest-variance eigenvector) has probability 0
+    and is not treated: there the returned step is shorter than eps.
+    """
+    sigma = _as_sigma(sigma)
+    x, y = _as_data(x, y)
+    mu = _as_vector(mu, sigma.shape[0])
+    eps = _check_eps(eps)
+    if eps == 0:
+        return torch.zeros_like(x)
+    s, q = torch.linalg.eigh(sigma)
+    a = 1 / s  # curvatures; a.max() is the pole of delta(nu)
+    g = ((x - y[:, None] * mu) @ q) / s  # sigma^-1 z in the eigenbasis [n, d]
+    lo = torch.full((len(x),), float(a.max()), dtype=DTYPE)
+    hi = lo + g.norm(dim=1) / eps + 1e-300  # there every |nu - a_i| >= ||g||/eps, so ||delta|| <= eps
+    nu = lo + 1e-9 * (hi - lo)  # just right of the pole: psi < 0 unless the root is closer still
+    for _ in range(iters):
+        r = nu[:, None] - a
+        norm = torch.sqrt(((g / r) ** 2).sum(dim=1))
+        psi = 1 / norm - 1 / eps
+        lo = torch.where(psi < 0, nu, lo)
+        hi = torch.where(psi >= 0, nu, hi)
+        dpsi = ((g ** 2) / r ** 3).sum(dim=1) / norm ** 3
+        step = nu - psi / dpsi
+        inside = (step > lo) & (step < hi)  # Newton if it stays in the bracket, else bisection
+        nu = torch.where(psi == 0, nu, torch.where(inside, step, 0.5 * (lo + hi)))
+    return (g / (nu[:, None] - a)) @ q.T
+
+
+@_single_threaded
+def fit_robust(x, y, *, lam: float | None = None, eps: float | None = None, max_iter: int = 300) -> Gaussian:
+    """Numerical robust MLE: minimise ``mean_i max_delta [...]`` over (mu, Sigma) by L-BFGS.
+
+    Exactly one of ``lam`` (Lagrangian adversary, inner max by :func:`lagrangian_attack`) or ``eps``
+    (per-example ball, inner max by :func:`ball_attack`). The inner maximiser is recomputed at every
+    evaluation and held fixed for the gradient (Danskin's theorem). Sigma is a full matrix
+    (``I/lam + A A^T``, so the adversary stays bounded), mu starts at 0: nothing here assumes the answer's
+    form, which is what lets it check :func:`robust_covariance`.
+    """
+    if (lam is None) == (eps is None):
+        raise ValueError("fit_robust: pass exactly one of lam (Lagrangian adversary) or eps (L2 ball)")
+    x, y = _as_data(x, y)
+    d = x.shape[1]
+    c = 1 / _check_lam(lam) if lam is not None else 0.0
+    if eps is not None:
+        eps = _check_eps(eps)
+    eye = torch.eye(d, dtype=DTYPE)
+
+    def unpack(theta):
+        a = theta[d:].view(d, d)
+        return theta[:d], c * eye + a @ a.T + 1e-12 * eye
+
+    def objective(theta):
+        theta = theta.detach().requires_grad_(True)
+        mu, sigma = unpack(theta)
+        with torch.no_grad():
+            md, sd = mu.detach(), 0.5 * (sigma + sigma.T).detach()
+            delta = lagrangian_attack(x, y, md, sd, lam) if lam is not None else ball_attack(x, y, md, sd, eps)
+        loss = nll(x + delta, y, mu, sigma).mean()
+        if lam is not None:
+            loss = loss - 0.5 * lam * float((delta ** 2).sum(dim=1).mean())
+        (grad,) = torch.autograd.grad(loss, theta)
+        return float(loss.detach()), grad
+
+    start = torch.linalg.cholesky(mle(x, y).sigma)
+    theta = _lbfgs(objective, torch.cat([torch.zeros(d, dtype=DTYPE), start.reshape(-1)]), max_iter)
+    mu, sigma = unpack(theta)
+    return Gaussian(mu, 0.5 * (sigma + sigma.T))
+
+
+def _lbfgs(objective, theta: torch.Tensor, max_iter: int, history: int = 10, gtol: float = 1e-10) -> torch.Tensor:
+    """Minimise ``objective(theta) -> (value, gradient)`` by L-BFGS with Armijo backtracking.
+
+    Hand-written (a few lines) because ``torch.optim`` imports torch._dynamo on first use, seconds of start-up
+    for a problem with a dozen parameters.
+    """
+    f, g = objective(theta)
+    pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for _ in range(max_iter):
+        if float(g.abs().max()) < gtol:
+            break
+        q, alphas = g.clone(), []
+        for s, yv in reversed(pairs):  # two-loop recursion: q <- H^-1 g
+            a = float(s @ q) / float(yv @ s)
+            q -= a * yv
+            alphas.append(a)
+        if pairs:
+            s, yv = pairs[-1]
+            q *= float(s @ yv) / float(yv @ yv)
+        for (s, yv), a in zip(pairs, reversed(alphas), strict=True):
+            q += (a - float(yv @ q) / float(yv @ s)) * s
+        p = -q
+        if float(g @ p) >= 0:  # not a descent direction: restart from the gradient
+            p, pairs = -g, []
+        t = 1.0 if pairs else min(1.0, 1.0 / float(g.norm()))
+        for _ in range(40):  # backtracking; failing 40 halvings means the objective's rounding noise is reached
+            f_new, g_new = objective(theta + t * p)
+            if math.isfinite(f_new) and f_new <= f + 1e-4 * t * float(g @ p):
+                break
+            t *= 0.5
+        else:
+            return theta
+        s, yv = t * p, g_new - g
+        if float(s @ yv) > 1e-18:
+            pairs = (pairs + [(s, yv)])[-history:]
+        theta, f_old, f, g = theta + s, f, f_new, g_new
+        if abs(f_old - f) <= 1e-15 * max(1.0, abs(f)):  # no progress left above rounding
+            break
+    return theta
+
+
+def effective_inverse_multipliers(sigma_star, sigma_r) -> torch.Tensor:
+    """Per eigenvalue pair, the ``c = 1/lam`` for which ``s = robust(sigma, c)``: ``c = s - sqrt(sigma s)`` [d].
+
+    Pairs eigenvalues of ``sigma_r`` and ``sigma_star`` in sorted order (same eigenvectors assumed). All
+    equal iff ``sigma_r`` has the form of :func:`robust_covariance`.
+    """
+    ev = torch.linalg.eigvalsh(_as_sigma(sigma_star, "sigma_star"))
+    s = torch.linalg.eigvalsh(_as_sigma(sigma_r, "sigma_r"))
+    return s - torch.sqrt(ev * s)
+
+
+# --- Theorem 3: gradient alignment ----------------------------------------------------------------
+def gradient_alignment(w, mu) -> float:
+    """``cos(w, mu)``: alignment of the classifier's input gradient ``w`` with the inter-class direction mu."""
+    w, mu = torch.as_tensor(w, dtype=DTYPE), torch.as_tensor(mu, dtype=DTYPE)
+    if w.shape != mu.shape or w.ndim != 1:
+        raise ValueError(f"w and mu must be vectors of one length, got shapes {tuple(w.shape)} and {tuple(mu.shape)}")
+    if float(w.norm()) == 0 or float(mu.norm()) == 0:
+        raise ValueError("w and mu must be nonzero")
+    return float(w @ mu / (w.norm() * mu.norm()))
+
+
+def worst_case_alignment(sigma) -> float:
+    """``min over mu of cos(sigma^-1 mu, mu) = 2 sqrt(kappa) / (1 + kappa)`` (Kantorovich), kappa = condition number."""
+    k = condition_number(sigma)
+    return 2 * math.sqrt(k) / (1 + k)
+
+
+# --- tables and the summary -------------------------------------------------------------------------
+def _table(header: list[str], rows: list[list]) -> str:
+    cells = [header] + [[r if isinstance(r, str) else f"{r:.4g}" for r in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def accuracy_table(truth: Gaussian, models: dict, x, y, radii) -> str:
+    """Accuracy of each model's ``sign(w^T x)`` at each L2 radius: closed form vs simulation (+- standard error)."""
+    rows = []
+    for name, m in models.items():
+        w = Gaussian(*m).w
+        for eps in radii:
+            p = accuracy_empirical(w, x, y, eps)
+            rows.append([name, f"{eps:.3g}", f"{accuracy_closed_form(w, truth.mu, truth.sigma, eps):.4f}",
+                         f"{p:.4f} ± {standard_error(p, len(y)):.4f}"])
+    return _table(["classifier", "eps", "closed form", f"simulation (n={len(y)})"], rows)
+
+
+def gap_table(truth: Gaussian, x, y, multiples=(1.5, 3.0, 10.0)) -> str:
+    """Theorem 1: loss rise under the Lagrangian adversary, C = k / lambda_min(Sigma*), closed form vs Monte Carlo,
+    beside the isotropic covariance with the same trace (data resampled from it with the same noise)."""
+    sigma = _as_sigma(truth.sigma)
+    lam_min = float(torch.linalg.eigvalsh(sigma)[0])
+    iso = isotropic_like(sigma)
+    # the same draws, re-coloured: x_iso = y mu + L_iso L*^-1 (x - y mu), so both columns share their noise
+    z = torch.as_tensor(x, dtype=DTYPE) - torch.as_tensor(y, dtype=DTYPE)[:, None] * truth.mu
+    white = torch.linalg.solve_triangular(torch.linalg.cholesky(sigma), z.T, upper=False)
+    x_iso = torch.as_tensor(y, dtype=DTYPE)[:, None] * truth.mu + (torch.linalg.cholesky(iso) @ white).T
+    rows = []
+    for k in multiples:
+        C = k / lam_min
+        mc, se = adversarial_loss_gap_empirical(x, y, truth.mu, sigma, C)
+        mc_iso, se_iso = adversarial_loss_gap_empirical(x_iso, y, truth.mu, iso, C)
+        rows.append([f"{k:g}/λmin", f"{adversarial_loss_gap_closed_form(sigma, C):.4f}", f"{mc:.4f} ± {se:.4f}",
+                     f"{adversarial_loss_gap_closed_form(iso, C):.4f}", f"{mc_iso:.4f} ± {se_iso:.4f}"])
+    return _table(["C", "gap Σ* (closed)", "gap Σ* (Monte Carlo)", "gap isotropic (closed)",
+                   "gap isotropic (Monte Carlo)"], rows)
+
+
+def spectrum_table(covariances: dict) -> str:
+    """Eigenvalues (up to 6 shown, decreasing) and condition number of each named covariance."""
+    rows = []
+    for name, s in covariances.items():
+        ev = torch.linalg.eigvalsh(_as_sigma(s, name)).flip(0)
+        shown = ", ".join(f"{v:.4g}" for v in ev[:6].tolist()) + (", …" if len(ev) > 6 else "")
+        rows.append([name, shown, f"{float(ev[0] / ev[-1]):.3f}"])
+    return _table(["covariance", "eigenvalues", "λmax/λmin"], rows)
+
+
+def alignment_table(truth: Gaussian, models: dict) -> str:
+    """Theorem 3: cos(w, mu*) of each model's gradient, and the worst case over mu* of its covariance."""
+    rows = [[name, f"{gradient_alignment(Gaussian(*m).w, truth.mu):.4f}", f"{worst_case_alignment(m[1]):.4f}",
+             f"{condition_number(m[1]):.3f}"] for name, m in models.items()]
+    return _table(["classifier", "cos(w, μ*)", "worst case over μ*", "κ(Σ)"], rows)
+
+
+def crossover_eps(truth: Gaussian, w_standard, w_robust, eps_max: float, steps: int = 400) -> float | None:
+    """Smallest radius in [0, eps_max] where the robust classifier's closed-form accuracy reaches the standard one's."""
+    for i in range(steps + 1):
+        e = eps_max * i / steps
+        if accuracy_closed_form(w_robust, truth.mu, truth.sigma, e) >= accuracy_closed_form(
+                w_standard, truth.mu, truth.sigma, e):
+            return e
+    return None
+
+
+def summary(truth: Gaussian, standard: Gaussian, robust: Gaussian, eps: float) -> str:
+    """Two or three sentences built from the numbers of this run (closed forms on the true distribution)."""
+    eps = _check_eps(eps)
+    w, wr = Gaussian(*standard).w, Gaussian(*robust).w
+    clean_s, clean_r = (accuracy_closed_form(v, truth.mu, truth.sigma) for v in (w, wr))
+    adv_s, adv_r = (accuracy_closed_form(v, truth.mu, truth.sigma, eps) for v in (w, wr))
+    k_true, k_std, k_rob = (condition_number(s) for s in (truth.sigma, standard.sigma, robust.sigma))
+    cos_s, cos_r = gradient_alignment(w, truth.mu), gradient_alignment(wr, truth.mu)
+    tie = 5e-4  # accuracies closer than this are reported as equal
+
+    def cmp(a, b, more, less, same):
+        return more if a > b + tie else less if a < b - tie else same
+
+    relation = cmp(clean_s, clean_r, "more accurate on clean data than", "less accurate on clean data than",
+                   "as accurate on clean data as")
+    text = (f"In d = {len(truth.mu)} with eigenvalue ratio {k_true:.3g}, the standard classifier is {relation} the one "
+            f"robustly trained at eps = {eps:.3g} ({clean_s:.2%} vs {clean_r:.2%})")
+    if adv_r > adv_s + tie:
+        text += (f"{', but' if clean_s > clean_r + tie else ', and'} under an L2 attack of radius {eps:.3g} it keeps "
+                 f"{adv_s:.2%} against {adv_r:.2%}.")
+    elif adv_r >= adv_s - tie:
+        text += f", and under an L2 attack of radius {eps:.3g} both keep {adv_s:.2%}."
+    else:
+        cross = crossover_eps(truth, w, wr, 4 * max(eps, 0.25))
+        later = f"; the robust one overtakes from eps ≈ {cross:.2f}" if cross is not None and cross > 0 else ""
+        text += f", and at radius {eps:.3g} it still keeps {adv_s:.2%} against {adv_r:.2%}{later}."
+    if eps == 0:
+        text += " With eps = 0 there is no adversary, and the robust fit is the standard one,"
+    elif k_std > 1.01 * k_rob:
+        text += (f" Robust training flattened the learned metric (eigenvalue ratio {k_std:.3g} → {k_rob:.3g}, toward "
+                 f"the adversary's L2 geometry) and turned its gradient toward μ* (cos {cos_s:.3f} → {cos_r:.3f}),")
+    else:
+        text += (f" With nearly isotropic noise there is little misalignment to correct (eigenvalue ratio "
+                 f"{k_std:.3g} → {k_rob:.3g}, gradient cos {cos_s:.3f} → {cos_r:.3f}),")
+    return text + (" as the paper's Theorems 2 and 3 state; Theorem 1 traces the standard model's vulnerability to "
+                   "the misalignment between Σ* and the L2 ball.")
+
+
+# --- figure and explorer --------------------------------------------------------------------------
+@_single_threaded
+def experiment(eps: float, anisotropy: float, d: int, seed: int = 0, n: int = 4000) -> dict:
+    """Everything the figure draws: true model, train/test draws, the standard and the robust (eps) fits."""
+    eps, n = _check_eps(eps), _check_n(n)
+    truth = make_problem(d, anisotropy, seed)
+    x, y = sample(n, truth.mu, truth.sigma, generator=seed)
+    x_test, y_test = sample(n, truth.mu, truth.sigma, generator=seed + 1)
+    return {"truth": truth, "x": x, "y": y, "x_test": x_test, "y_test": y_test, "eps": eps,
+            "standard": mle(x, y), "robust": robust_mle(x, y, eps)}
+
+
+def theory_figure(eps: float, anisotropy: float, d: int, seed: int = 0, n: int = 4000):
+    """Four panels (a Figure, not shown): (a) spectra of Sigma*, the standard and the robust Sigma (each divided
+    by its mean); (b) accuracy vs attack radius, closed form (lines) and simulation (markers); (c) cos(w, mu*)
+    vs the training eps; (d) the plane of Sigma*'s largest- and smallest-variance eigenvectors: samples,
+    both decision boundaries and each model's worst-case perturbation of one point."""
+    return draw_theory(experiment(eps, anisotropy, d, seed, n), anisotropy=anisotropy, seed=seed)
+
+
+@_single_threaded
+def draw_theory(ex: dict, *, anisotropy: float, seed: int):
+    """The figure of :func:`theory_figure` from an :func:`experiment` result."""
+    from matplotlib import ticker  # plotting stays out of the import of the numerical module
+
+    from .viz import NotebookFigure
+
+    truth, std, rob, eps, n, d = ex["truth"], ex["standard"], ex["robust"], ex["eps"], len(ex["y"]), len(ex["truth"].mu)
+    w, wr = std.w, rob.w
+    fig = NotebookFigure(figsize=(11, 8.5))
+    ax = fig.subplots(2, 2).ravel()
+    colors = {"Σ*": "0.4", "standard": "C0", "robust": "C3"}
+
+    spectra = (("Σ*", truth.sigma, "o", 11), ("standard", std.sigma, "s", 5), ("robust", rob.sigma, "D", 5))
+    for name, s, mk, ms in spectra:  # Σ* as large hollow circles: the standard MLE's spectrum sits on it
+        ev = torch.linalg.eigvalsh(s).flip(0)
+        ax[0].plot(range(1, len(ev) + 1), (ev / ev.mean()).numpy(), marker=mk, ms=ms, mfc="none" if ms > 5 else None,
+                   color=colors[name], label=f"{name} (κ = {float(ev[0] / ev[-1]):.3g})", lw=1)
+    ax[0].set_yscale("log")
+    ax[0].yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    ax[0].yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+    ax[0].xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    ax[0].set(title="(a) eigenvalues ÷ their mean", xlabel="index (decreasing)", ylabel="relative eigenvalue")
+    ax[0].legend(fontsize=8)
+
+    radii = torch.linspace(0, max(2.5 * eps, 1.0), _EPS_GRID).tolist()
+    for name, v in (("standard", w), ("robust", wr)):
+        ax[1].plot(radii, [accuracy_closed_form(v, truth.mu, truth.sigma, e) for e in radii], color=colors[name],
+                   label=f"{name} (closed form)")
+        ax[1].plot(radii[::4], [accuracy_empirical(v, ex["x_test"], ex["y_test"], e) for e in radii[::4]], "o",
+                   color=colors[name], ms=4, mfc="none", label=f"{name} (simulation, n={n})")
+    ax[1].axvline(eps, color="0.6", ls=":", lw=1)
+    ax[1].set(title=f"(b) accuracy under L2 attack (robust trained at eps = {eps:.3g})", xlabel="attack radius",
+              ylabel="accuracy", ylim=(0, 1.02))
+    ax[1].legend(fontsize=8)
+
+    train_eps = torch.linspace(0, max(2.5 * eps, 1.0), _EPS_GRID).tolist()
+    cos_r = [gradient_alignment(standard_classifier(std.mu, robust_covariance(std.sigma, multiplier_for_eps(std.sigma, e))),
+                                truth.mu) for e in train_eps]
+    ax[2].plot(train_eps, cos_r, color=colors["robust"], label="robust, cos(Σ_r⁻¹μ, μ*)")
+    ax[2].axhline(gradient_alignment(w, truth.mu), color=colors["standard"], ls="--", label="standard, cos(Σ⁻¹μ, μ*)")
+    ax[2].axhline(worst_case_alignment(truth.sigma), color="0.5", ls=":", label="standard, worst case over μ*")
+    ax[2].axvline(eps, color="0.6", ls=":", lw=1)
+    ax[2].set(title="(c) gradient alignment with μ*", xlabel="training eps", ylabel="cosine", ylim=(0, 1.02))
+    ax[2].legend(fontsize=8, loc="lower right")
+
+    _plane_panel(ax[3], ex, colors)
+    fig.suptitle(f"Gaussian model of Section 4: d = {d}, anisotropy {anisotropy:g}, eps = {eps:.3g}, seed {seed}")
+    # fixed margins rather than tight_layout: the layout pass costs as much as drawing (the explorer redraws)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.07, top=0.91, wspace=0.25, hspace=0.32)
+    return fig
+
+
+def _plane_panel(ax, ex: dict, colors: dict) -> None:
+    """Panel (d): coordinates along Sigma*'s largest- (u) and smallest-variance (v) eigenvectors."""
+    truth, eps = ex["truth"], ex["eps"]
+    _, vecs = torch.linalg.eigh(truth.sigma)
+    basis = torch.stack([vecs[:, -1], vecs[:, 0]], dim=1)  # [d, 2]
+    pts = ex["x_test"][:400] @ basis
+    lab = ex["y_test"][:400]
+    for cls, mk in ((1, "C1"), (-1, "C2")):
+        sel = lab == cls
+        ax.scatter(pts[sel, 0].numpy(), pts[sel, 1].numpy(), s=5, alpha=0.35, color=mk, label=f"y = {cls:+d}")
+    lim = float(pts.abs().max()) * 1.05
+    t = torch.linspace(-lim, lim, 2, dtype=DTYPE)
+    i = _contrast_point(ex)
+    x0, y0 = ex["x_test"][i], ex["y_test"][i]
+    for name, m in (("standard", ex["standard"]), ("robust", ex["robust"])):
+        wp = m.w @ basis  # the boundary's trace in this plane (a slice through the origin)
+        if abs(float(wp[1])) > abs(float(wp[0])):
+            ax.plot(t.numpy(), (-wp[0] * t / wp[1]).numpy(), color=colors[name], label=f"{name} boundary")
+        else:
+            ax.plot((-wp[1] * t / wp[0]).numpy(), t.numpy(), color=colors[name], label=f"{name} boundary")
+        step = (attack_linear(m.w, x0[None], y0[None], eps)[0] - x0) @ basis
+        p0 = x0 @ basis
+        ax.annotate("", xy=(float(p0[0] + step[0]), float(p0[1] + step[1])), xytext=(float(p0[0]), float(p0[1])),
+                    arrowprops={"arrowstyle": "->", "color": colors[name], "lw": 1.5})
+    ax.plot(*(x0 @ basis).tolist(), "k*", ms=9, label=f"a test point and its eps = {eps:.3g} attacks")
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="largest-variance direction of Σ*",
+           ylabel="smallest-variance direction of Σ*", aspect="equal",
+           title="(d) the data plane" if len(truth.mu) == 2 else "(d) slice through the extreme eigenvectors")
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def _contrast_point(ex: dict) -> int:
+    """Index of a test point that both models classify correctly and that the eps-attack flips for the
+    standard model only (0 when there is none): the picture of a non-robust feature being exploited."""
+    x, y, eps = ex["x_test"], ex["y_test"], ex["eps"]
+    ok = torch.ones(len(y), dtype=torch.bool)
+    for m, flipped in ((ex["standard"], True), (ex["robust"], False)):
+        w = m.w
+        ok &= (y * (x @ w) > 0) & ((y * (attack_linear(w, x, y, eps) @ w) <= 0) == flipped)
+    hits = torch.nonzero(ok).flatten()
+    return int(hits[0]) if len(hits) else 0
+
+
+def figure_png(fig) -> bytes:
+    """PNG bytes of a figure (dpi 90), for widgets."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, facecolor="white")
+    return buf.getvalue()
+
+
+def theory_explorer(eps: float = 1.0, anisotropy: float = 10.0, dim: int = 2, seed: int = 0, n: int = 2000):
+    """Sliders for eps, anisotropy and dimension that redraw :func:`theory_figure` and the summary.
+
+    Returns an ``ipywidgets.VBox`` (sliders, an Output holding the figure as a PNG, an HTML summary). The
+    Output's ``outputs`` are set directly rather than captured with ``with out:``, so it redraws the same
+    way in a kernel, in a test, or from a slider callback. Its ``.figure`` attribute is the latest Figure.
+    """
+    import html
+
+    import ipywidgets as W
+
+    eps, anisotropy, dim = _check_eps(eps), _check_anisotropy(anisotropy), _check_dim(dim, "dim")
+    style = {"description_width": "90px"}
+    s_eps = W.FloatSlider(value=eps, min=0.0, max=max(3.0, eps), step=0.05, description="eps",
+                          continuous_update=False, style=style)
+    s_aniso = W.FloatLogSlider(value=anisotropy, base=10, min=0, max=max(2.5, math.log10(anisotropy)), step=0.05,
+                               description="anisotropy", continuous_update=False, style=style)
+    s_dim = W.IntSlider(value=dim, min=2, max=max(50, dim), description="dimension", continuous_update=False,
+                        style=style)
+    out = W.Output()
+    text = W.HTML()
+    box = W.VBox([W.HBox([s_eps, s_aniso, s_dim]), out, text])
+    box.add_class("advlib-gaussian-explorer")
+
+    def redraw(_change=None):
+        ex = experiment(s_eps.value, s_aniso.value, s_dim.value, seed, n)
+        fig = draw_theory(ex, anisotropy=s_aniso.value, seed=seed)
+        png = base64.b64encode(figure_png(fig)).decode("ascii")
+        out.outputs = ({"output_type": "display_data", "metadata": {},
+                        "data": {"image/png": png, "text/plain": "<theory figure>"}},)
+        text.value = f"<p>{html.escape(summary(ex['truth'], ex['standard'], ex['robust'], s_eps.value))}</p>"
+        box.figure = fig
+
+    for s in (s_eps, s_aniso, s_dim):
+        s.observe(redraw, names="value")
+    redraw()
+    return box
+
+
+__all__ = [
+    "Gaussian", "make_covariance", "random_rotation", "make_problem", "sample", "isotropic_like", "condition_number",
+    "nll", "mle", "standard_classifier", "accuracy_closed_form", "attack_linear", "accuracy_empirical",
+    "standard_error", "lagrangian_attack", "ascent_attack", "adversarial_loss_gap_closed_form",
+    "adversarial_loss_gap_empirical", "robust_covariance", "adversary_rms_norm", "multiplier_for_eps", "robust_mle",
+    "ball_attack", "fit_robust", "effective_inverse_multipliers", "gradient_alignment", "worst_case_alignment",
+    "accuracy_table", "gap_table", "spectrum_table", "alignment_table", "crossover_eps", "summary", "experiment",
+    "theory_figure", "draw_theory", "figure_png", "theory_explorer",
+]
