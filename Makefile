@@ -1,4 +1,5 @@
 # Two commands: `make demo` (offline smoke run of the whole suite) and `make test`.
+# `make lab` opens the notebooks in JupyterLab (their default run directory is make demo's runs/demo).
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ STAMP := $(VENV)/.installed
 OUT ?= runs/demo
 PROFILE ?= smoke
 
-.PHONY: demo test lint venv clean bench
+.PHONY: demo test lint venv clean bench lab
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -24,11 +25,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
+# JupyterLab on notebooks/ with the project's kernel (installed into the venv by the venv step)
+lab: $(STAMP)
+	$(VPY) -m jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
+
 lint: $(STAMP)
 	$(VPY) -m ruff check advlib tests benchmarks
 
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_pgd.py
+	$(VPY) benchmarks/bench_construct.py
 	$(VPY) benchmarks/bench_loader.py
 
 clean:

@@ -11,6 +11,7 @@ library does) and restore the mode they found.
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -245,14 +246,31 @@ def feature_fn(model, features=None) -> Callable[[torch.Tensor], torch.Tensor]:
     raise ValueError(f"features must be None, a callable or a layer name, got {type(features).__name__}")
 
 
+STEP_SCHEDULES = ("constant", "linear", "cosine")
+
+
+def step_schedule(step_size: float, steps: int, schedule: str = "constant") -> list[float]:
+    """Step lengths of a descent: ``constant``; ``linear`` decay from ``step_size`` to step_size/steps;
+    ``cosine`` from ``step_size`` to ~0. A decaying step lets the last steps settle instead of
+    oscillating around the minimum at a fixed length (normalized-gradient steps never shrink)."""
+    if schedule not in STEP_SCHEDULES:
+        raise ValueError(f"step schedule must be one of {STEP_SCHEDULES}, got {schedule!r}")
+    if schedule == "constant":
+        return [float(step_size)] * steps
+    if schedule == "linear":
+        return [step_size * (steps - t) / steps for t in range(steps)]
+    return [step_size * 0.5 * (1 + math.cos(math.pi * t / steps)) for t in range(steps)]
+
+
 def invert_representation(model, x_target, x_start, *, steps, step_size, eps=1000.0,
-                          log_every: int = 1, features=None):
+                          log_every: int = 1, features=None, schedule: str = "constant"):
     """Representation matching: descend ||g(x_r) - g(x_target)||_2 starting from ``x_start``.
 
     g is ``model.features`` (the penultimate layer) unless ``features`` names another (see
     :func:`feature_fn`). Normalized-gradient L2 steps of ``step_size``, kept within an L2 ball of
     radius ``eps`` around the start (the paper's 1000, i.e. effectively unconstrained) and in
-    [0,1]. The model runs in eval mode with frozen weights, and both are restored. Returns
+    [0,1]; ``schedule`` shapes the step lengths over the descent (:func:`step_schedule`; the
+    paper's is constant). The model runs in eval mode with frozen weights, and both are restored. Returns
     (x_r, losses) where losses is a list of per-step mean matching losses (every ``log_every``
     steps, plus the final one) and the last entry is the per-example final loss tensor's mean.
     """
@@ -262,6 +280,7 @@ def invert_representation(model, x_target, x_start, *, steps, step_size, eps=100
         raise ValueError(f"steps must be > 0, got {steps}")
     g = feature_fn(model, features)
     tm = THREAT_MODELS["l2"]
+    lengths = step_schedule(step_size, steps, schedule)
     fmt = torch.channels_last if (x_start.is_contiguous(memory_format=torch.channels_last)
                                   and not x_start.is_contiguous()) else torch.contiguous_format
     # A ball wider than the image cube's diameter never binds: then only the [0,1] clamp applies.
@@ -281,7 +300,7 @@ def invert_representation(model, x_target, x_start, *, steps, step_size, eps=100
                 if t % log_every == 0:
                     logged.append(per_ex.detach().mean())  # a tensor: no host sync inside the loop
                 with torch.no_grad():
-                    x_r = tm.step(x_r.detach(), -grad, step_size)
+                    x_r = tm.step(x_r.detach(), -grad, lengths[t])
                     x_r = x_r.clamp_(0, 1) if unconstrained else tm.project(x_r, x0, eps)
         with torch.no_grad():
             final = (g(x_r).float() - target).norm(dim=1)

@@ -86,7 +86,8 @@ class Profile:
     construct_n: int = 0  # training images turned into each set; 0 = all of n_train
     invert_n: int = 0  # images for D_R / D_NR (costlier per image); 0 = construct_n
     invert_steps: int = 1000  # representation-matching steps for D_R / D_NR (paper: 1000)
-    invert_step_size: float = 0.1  # L2 step of the normalized-gradient descent (paper: 0.1)
+    invert_step_size: float = 0.1  # L2 step of the normalized-gradient descent (paper: 0.1); the peak if scheduled
+    invert_schedule: str = "constant"  # step lengths over the descent: constant (paper) | linear | cosine decay
     target_eps: float = 0.5  # L2 radius of the targeted attack for D_rand / D_det (paper: 0.5)
     target_steps: int = 100  # targeted PGD steps (paper: 100)
     target_step_size: float = 0.1  # targeted PGD step (paper: 0.1)
@@ -177,6 +178,7 @@ _PROFILES: dict[str, Profile] = {
         eval_steps=5, eval_n=100, eval_batch=100, eval_sweep="0,0.25,1.0",
         autoattack_n=20, autoattack_steps=5, autoattack_targets=2,
         relabel_epochs=1, transfer_archs="linear,mlp,tiny,small", transfer_n=100,
+        num_threads=1,  # tiny tensors: one thread is as fast, and much faster on a busy machine
     ),
     # Laptop scale (2 CPU cores, <= 60 min): a 10k-image subset and the small CNN.
     "cpu": Profile(
@@ -268,6 +270,8 @@ def validate(p: Profile) -> None:
 
     need(p.dataset_source in ("constructed", "released"), f"dataset_source must be constructed|released, got {p.dataset_source!r}")
     need(p.schedule in ("step", "onecycle", "constant"), f"schedule must be step|onecycle|constant, got {p.schedule!r}")
+    need(p.invert_schedule in ("constant", "linear", "cosine"),
+         f"invert_schedule must be constant|linear|cosine, got {p.invert_schedule!r}")
     for k in ("n_train", "n_test", "construct_n", "invert_n", "eval_n", "epochs", "source_epochs", "robust_epochs",
               "autoattack_n", "relabel_epochs", "transfer_n"):
         need(getattr(p, k) >= 0, f"{k} must be >= 0, got {getattr(p, k)}")

@@ -57,7 +57,7 @@ SHARD_FORMAT = 1  # bump when the shard file layout changes
 # Device type and dtype are among them: bf16 GPU shards never merge with fp32 CPU shards.
 _MATCH_KEYS = ("name", "algorithm", "source_model", "pool", "n", "seed", "shard_size", "construct_batch",
                "steps", "step_size", "eps", "restarts", "random_start", "keep_only_hits", "target_rule",
-               "num_classes", "shard_format", "device_type", "dtype")
+               "num_classes", "shard_format", "device_type", "dtype", "schedule")
 
 
 # ================================================================================================
@@ -156,7 +156,8 @@ def _log_steps(steps: int, log_points: int) -> tuple[int, list[int]]:
 # ================================================================================================
 def build_robust_set(model, images, labels, *, steps: int, step_size: float, seed: int = 0, indices=None,
                      generator: torch.Generator | None = None, batch_size: int = 500, eps: float = INVERT_EPS,
-                     amp: bool = False, log_points: int = LOSS_POINTS, pbar=None, features=None) -> dict:
+                     amp: bool = False, log_points: int = LOSS_POINTS, pbar=None, features=None,
+                     schedule: str = "constant") -> dict:
     """Representation matching (D_R with a robust ``model``, D_NR with a standard one).
 
     Works with any model: ``features`` is None (``model.features``, the penultimate layer of every
@@ -185,7 +186,7 @@ def build_robust_set(model, images, labels, *, steps: int, step_size: float, see
             y = labels[src[lo:hi]].to(device)
             with autocast_for(device, amp):
                 x_r, losses = invert_representation(model, x_t, x_0, steps=steps, step_size=step_size, eps=eps,
-                                                    log_every=every, features=features)
+                                                    log_every=every, features=features, schedule=schedule)
                 d = representation_distance(model, x_r, x_t, relative=True, features=features)
                 with torch.no_grad():
                     pred = model(x_r).argmax(1)
@@ -305,7 +306,8 @@ def dataset_settings(name: str, model, images, labels, profile: Profile) -> dict
     }
     if ALGORITHM[name] == "representation_matching":
         s.update(steps=profile.invert_steps, step_size=profile.invert_step_size, eps=INVERT_EPS,
-                 restarts=None, random_start=None, keep_only_hits=None, target_rule=None)
+                 restarts=None, random_start=None, keep_only_hits=None, target_rule=None,
+                 schedule=profile.invert_schedule)
     else:
         s.update(steps=profile.target_steps, step_size=profile.target_step_size, eps=profile.target_eps,
                  restarts=profile.target_restarts, random_start=profile.target_restarts > 1,
@@ -440,7 +442,7 @@ def _build_shard(name, model, images, labels, idx, profile, settings, k, amp, ba
     common = dict(indices=idx, generator=gen, batch_size=profile.construct_batch, amp=amp, pbar=bar)
     if settings["algorithm"] == "representation_matching":
         r = build_robust_set(model, images, labels, steps=settings["steps"], step_size=settings["step_size"],
-                             eps=settings["eps"], **common)
+                             eps=settings["eps"], schedule=settings["schedule"], **common)
         extra = {"start_indices": r["start_indices"], "rel_distance": r["rel_distance"], "agree": r["agree"]}
         stats = {"loss_curve": r["loss_curve"], "loss_steps": r["loss_steps"], "n_attacked": len(idx)}
     else:

@@ -367,6 +367,9 @@ ROW_LABELS = {
     "d_rand_synthetic": "D_rand, synthetic patterns",
     "d_det_synthetic": "D_det, synthetic patterns",
     "relabel": "relabelled mistakes (no attack)",
+    "d_rand_t_ne_y": "D_rand rows with t ≠ y",
+    "d_rand_hits": "D_rand rows the source hits",
+    "d_det_hits": "D_det rows the source hits",
 }
 
 
@@ -462,7 +465,7 @@ def describe_run(results: dict) -> str:
     clean_n = sorted({r.get("clean_n") for r in rows if r.get("clean_n")})
     return (f"Profile `{results.get('profile')}`, seed{'s' if len(seeds) > 1 else ''} "
             f"{', '.join(str(s) for s in seeds) or results.get('seed')}; CIFAR-10 source `{cfg.get('cifar_source')}`; "
-            f"device {m.get('device', '?')} ({m.get('threads', '?')} threads), torch {m.get('torch', '?')}, "
+            f"device {m.get('device', '?')} ({m.get('threads', '?')} thread(s)), torch {m.get('torch', '?')}, "
             f"commit {_short_commit(m.get('commit'))}. Clean accuracy on {'/'.join(map(str, clean_n)) or '?'} "
             f"test images; PGD (L2, {cfg.get('eval_steps')} steps of 2.5·ε/{cfg.get('eval_steps')}, random start, "
             f"{cfg.get('eval_restarts')} restart) on a seeded class-balanced {'/'.join(map(str, eval_n)) or '?'}; "

@@ -29,6 +29,10 @@ def setup(profile: str, run_dir: str = "", overrides: str = "", figures_dir: str
     cfg = config.load(profile, overrides)
     paths = RunPaths.of(run_dir or default_run_dir(profile))
     set_seed(cfg.seed)
+    if cfg.num_threads > 0:
+        import torch
+
+        torch.set_num_threads(cfg.num_threads)
     return cfg, paths, Path(figures_dir).expanduser() if figures_dir else paths.figures
 
 

@@ -83,8 +83,31 @@ def split_parameters(pairs: list[tuple[str, str]], declared: dict[str, dict]) ->
             raise RunError(f"unknown parameter {key!r}: not a profile field and not declared by any notebook.\n"
                            f"  profile fields: {sorted(fields)}\n  notebook parameters: {nb_keys}")
         for name in owners:
-            per_nb[name][key] = value
+            per_nb[name][key] = typed_value(key, value, declared[name][key], name)
     return overrides, per_nb
+
+
+def typed_value(key: str, value, declared: dict, notebook: str):
+    """A ``-p`` value (text) as the type of the notebook's default (int, float, bool or str), so a
+    notebook receives ``eps = 0.8``, not ``eps = "0.8"``; a value that does not parse is an error."""
+    import ast
+
+    try:
+        default = ast.literal_eval(declared.get("default", "''"))
+    except (ValueError, SyntaxError):
+        return value
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    kind = type(default)
+    try:
+        if kind is bool:
+            low = value.strip().lower()
+            if low not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return low in ("true", "1", "yes")
+        return kind(value)
+    except ValueError:
+        raise RunError(f"parameter {key!r} ({notebook}): expected {kind.__name__}, got {value!r}") from None
 
 
 def resolve_paths(overrides: dict, per_nb: dict[str, dict], cwd: Path | None = None) -> None:

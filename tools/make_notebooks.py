@@ -44,6 +44,9 @@ def notebook(title: str, intro: str, extra_params: str, cells: list[tuple[str, s
                 new_code_cell(SETUP)]
     for kind, text in cells:
         nb.cells.append(new_markdown_cell(text) if kind == "md" else new_code_cell(text))
+    stem = title.split("·")[0].strip() or "nb"
+    for i, cell in enumerate(nb.cells):  # stable ids: regenerating an unchanged notebook changes nothing
+        cell.id = f"nb{stem}-{i:02d}"
     return nb
 
 

@@ -1,0 +1,75 @@
+"""`make lab`: JupyterLab starts on notebooks/ with the project's kernel, and the notebooks' default
+run directory is where `make demo` writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+from conftest import REPO
+
+from advlib import pipeline, runner
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, token: str):
+    req = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.load(r)
+
+
+def test_make_lab_serves_the_notebooks_with_the_project_kernel(tmp_path):
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "ws"))
+    args = (f"--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={port} --ServerApp.port_retries=0 "
+            f"--IdentityProvider.token={token}" + (" --allow-root" if os.geteuid() == 0 else ""))
+    proc = subprocess.Popen(["make", "lab", f"LAB_ARGS={args}"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline, contents = time.monotonic() + 120, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                contents = _get(f"{url}/api/contents", token)
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert contents is not None, f"JupyterLab did not answer (exit code {proc.poll()})"
+        served = sorted(c["name"] for c in contents["content"] if c["name"].endswith(".ipynb"))
+        assert served == [p.name for p in runner.list_notebooks()]
+        specs = _get(f"{url}/api/kernelspecs", token)["kernelspecs"]
+        assert "python3" in specs
+        argv0 = specs["python3"]["spec"]["argv"][0]
+        assert argv0 in ("python", str(REPO / ".venv" / "bin" / "python")) or ".venv" in argv0, argv0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def test_notebooks_default_to_make_demos_run_directory():
+    import nbformat
+
+    for nb_path in runner.list_notebooks():
+        params = runner.notebook_parameters(nb_path)
+        assert params["run_dir"]["default"] == '""', f"{nb_path.name}: run_dir must default to the profile's own"
+        nb = nbformat.read(nb_path, as_version=4)
+        assert any("pl.setup(profile, run_dir, overrides, figures_dir)" in c.source or
+                   "setup(profile, run_dir" in c.source for c in nb.cells if c.cell_type == "code"), nb_path.name
+    assert pipeline.default_run_dir("smoke") == REPO / "runs" / "demo"
+    make_out = subprocess.run(["make", "-n", "demo"], cwd=REPO, capture_output=True, text=True).stdout
+    assert "--out runs/demo" in make_out and "--profile smoke" in make_out
