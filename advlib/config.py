@@ -77,11 +77,19 @@ class Profile:
     epochs: int = 150  # epochs for the model trained on each constructed/released set
     source_epochs: int = 150  # epochs for the standard source model (also the "standard" row)
     augment: str = "crop,flip"  # batch augmentation: "", "flip", "crop,flip" (none for D_det)
+    # The standard source model's own augmentation and weight decay: a small network must fit its
+    # training set hard to rely on non-robust features as a converged ResNet-50 does
+    source_augment: str = "crop,flip"
+    source_weight_decay: float = 5e-4
     # --- robust source model: L2 adversarial training ----------------------------------------
     robust_epochs: int = 150
     adv_eps: float = 0.5  # L2 radius of the training attack (paper: 0.5)
     adv_steps: int = 7  # PGD steps per training batch (paper: 7)
     adv_step_size: float = 0.1  # L2 step (paper: 0.1)
+    adv_random_start: bool = True  # random start of the training attack (the robustness library: none)
+    # Bring your own source models: robustness-library CIFAR checkpoints loaded instead of training
+    standard_checkpoint: str = ""  # e.g. cifar_nat.pt; "" = train the standard source model
+    robust_checkpoint: str = ""  # e.g. cifar_l2_0_5.pt; "" = train the L2-robust source model
     # --- construction (paper Section 3) -------------------------------------------------------
     construct_n: int = 0  # training images turned into each set; 0 = all of n_train
     invert_n: int = 0  # images for D_R / D_NR (costlier per image); 0 = construct_n
@@ -107,6 +115,7 @@ class Profile:
     autoattack_steps: int = 100  # iterations of each APGD run (AutoAttack's standard: 100)
     autoattack_targets: int = 9  # target classes of APGD-T (standard: 9, all wrong classes)
     train_seeds: str = ""  # extra seeds for training + evaluation on the same sets, e.g. "1,2"; "" = seed only
+    source_seeds: str = ""  # extra seeds for the standard source model (its spread in the table); "" = seed only
     # --- beyond the paper: controls (notebook 07) and transfer (notebook 08) -------------------
     relabel_epochs: int = 2  # epochs of the briefly trained model whose mistakes make the relabel control
     transfer_archs: str = "linear,mlp,tiny,small"  # architectures trained on the same D_det / D_rand (notebook 08)
@@ -140,7 +149,15 @@ class Profile:
     @property
     def seeds(self) -> list[int]:
         """The run's seed, then the extra ``train_seeds`` (training + evaluation only)."""
-        extra = [int(v) for v in parse_floats(self.train_seeds, "train_seeds", integer=True)]
+        return self._seeds(self.train_seeds, "train_seeds")
+
+    @property
+    def standard_seeds(self) -> list[int]:
+        """The run's seed, then the extra ``source_seeds`` of the standard source model."""
+        return self._seeds(self.source_seeds, "source_seeds")
+
+    def _seeds(self, text: str, field: str) -> list[int]:
+        extra = [int(v) for v in parse_floats(text, field, integer=True)]
         return [self.seed] + [s for s in dict.fromkeys(extra) if s != self.seed]
 
     def to_dict(self) -> dict:
@@ -200,7 +217,8 @@ _PROFILES: dict[str, Profile] = {
     # batch 128, 150 epochs, lr x0.1 every 50) and the construction/attack settings in the
     # comments (L2 adversarial training eps 0.5, 7 steps of 0.1; D_R/D_NR 1000 steps of 0.1;
     # D_rand/D_det eps 0.5, 100 steps of 0.1; D_rand at lr 0.01; D_det without augmentation).
-    "paper": Profile(name="paper", release="download", construct_batch=1000),
+    "paper": Profile(name="paper", release="download", construct_batch=1000, augment="crop,flip,jitter,rotate",
+                     source_augment="crop,flip,jitter,rotate", adv_random_start=False),
 }
 
 PROFILE_NAMES = tuple(_PROFILES)
@@ -283,7 +301,7 @@ def validate(p: Profile) -> None:
               "target_step_size"):
         need(getattr(p, k) >= 0, f"{k} must be >= 0, got {getattr(p, k)}")
     need(all(e >= 0 for e in p.sweep), f"eval_sweep radii must be >= 0, got {p.eval_sweep!r}")
-    _ = p.seeds  # raises on a bad train_seeds entry
+    _ = p.seeds, p.standard_seeds  # raise on a bad train_seeds / source_seeds entry
     _ = p.dataset_list  # raises on unknown names
     from .loader import parse_augment
     from .models import ARCHS
@@ -292,11 +310,21 @@ def validate(p: Profile) -> None:
     bad = [a for a in p.transfer_arch_list if a not in ARCHS]
     need(not bad, f"transfer_archs: unknown {bad}; expected names from {ARCHS}")
     need(p.transfer_eps >= 0, f"transfer_eps must be >= 0, got {p.transfer_eps}")
-    try:
-        parse_augment(p.augment)
-    except ValueError as e:
-        raise ValueError(f"profile {p.name!r}: field 'augment': {e}") from None
+    for key in ("augment", "source_augment"):
+        try:
+            parse_augment(getattr(p, key))
+        except ValueError as e:
+            raise ValueError(f"profile {p.name!r}: field {key!r}: {e}") from None
     check_device(p.device)
+    for key in ("standard_checkpoint", "robust_checkpoint"):
+        path = getattr(p, key)
+        if path:
+            from pathlib import Path
+
+            from .external import ROBUSTNESS_ARCHS
+
+            need(p.arch in ROBUSTNESS_ARCHS, f"{key} needs arch in {ROBUSTNESS_ARCHS}, got {p.arch!r}")
+            need(Path(path).expanduser().is_file(), f"{key}: no checkpoint file at {path}")
 
 
 def check_device(name: str) -> None:

@@ -66,6 +66,10 @@ _MATCH_KEYS = ("name", "algorithm", "source_model", "pool", "n", "seed", "shard_
 def source_models(profile: Profile, train_images, train_labels, paths, eval_data=None, progress=True) -> dict:
     """Train (or load) the two source models of Section 3.
 
+    With ``profile.standard_checkpoint`` / ``robust_checkpoint`` set, that source model is loaded from
+    a robustness-library CIFAR checkpoint instead (``advlib.external``) and stored in its folder
+    with the file's sha256 as provenance.
+
     Returns ``{"standard": model, "robust": model, "histories": {"standard": h, "robust": h}}``:
     standard training (``train_config(profile, "standard")``) and L2 adversarial training
     (``train_config(profile, "robust")``; paper: eps 0.5, 7 steps of 0.1), kept in
@@ -78,6 +82,16 @@ def source_models(profile: Profile, train_images, train_labels, paths, eval_data
     device = get_device(profile.device)
     out: dict = {"histories": {}}
     for role in ("standard", "robust"):
+        ckpt = getattr(profile, f"{role}_checkpoint", "")
+        if ckpt:  # bring your own: a robustness-library checkpoint instead of training
+            from .external import checkpoint_provenance, load_robustness_checkpoint
+
+            model = load_robustness_checkpoint(ckpt, profile.arch, device=device)
+            prov = {**checkpoint_provenance(ckpt, profile.arch), "dataset": "cifar10"}
+            tr.save_loaded(model, profile.arch, paths.source_model(role), prov)
+            out[role] = model
+            out["histories"][role] = {"loaded_from": prov}
+            continue
         cfg = tr.train_config(profile, role)
         model, history = tr.train_or_load(cfg, train_images, train_labels, paths.source_model(role),
                                           eval_data=eval_data, progress=progress, device=device,

@@ -154,14 +154,14 @@ def train_on_sets(cfg, paths, sets: dict, test, source: str = "", progress=True)
 
 
 def train_standard_seeds(cfg, paths, train, test, progress=True) -> dict[str, dict]:
-    """The standard source model again with each extra seed of ``cfg.train_seeds`` (its spread is
+    """The standard source model again with each extra seed of ``cfg.source_seeds`` (its spread is
     part of the comparison); the run's own seed was trained in notebook 02. {name: history}."""
     import dataclasses
 
     from . import train as tr
 
     out = {}
-    for seed in cfg.seeds[1:]:
+    for seed in cfg.standard_seeds[1:]:
         tcfg = dataclasses.replace(tr.train_config(cfg, "standard"), seed=seed)
         _, hist = tr.train_or_load(tcfg, *train, paths.model("standard", "cifar10", seed), eval_data=test,
                                    progress=progress, device=get_device(cfg.device), source="cifar10", dataset="cifar10")
@@ -170,6 +170,14 @@ def train_standard_seeds(cfg, paths, train, test, progress=True) -> dict[str, di
 
 
 ROW_OF_ROLE = {"standard": "standard", "robust": "adversarial"}  # results.json names of the source models
+
+
+def extra_seed_profile(cfg):
+    """How models of the extra seeds are evaluated: PGD at ``eval_eps`` only, no AutoAttack (the
+    seeds measure the spread of the headline number; the sweep and the cross-check are per run)."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, eval_sweep=str(cfg.eval_eps), autoattack_n=0)
 
 
 def eval_settings(cfg) -> dict:
@@ -207,7 +215,7 @@ def evaluate_all(cfg, paths, test, source: str = "", progress=True) -> dict:
 
     source = source or cfg.dataset_source
     device = get_device(cfg.device)
-    todo = [("cifar10", role, seed) for role in ("standard", "robust") for seed in cfg.seeds]
+    todo = [("cifar10", "standard", seed) for seed in cfg.standard_seeds] + [("cifar10", "robust", cfg.seed)]
     todo += [(source, name, seed) for name in cfg.dataset_list for seed in cfg.seeds]
     results = ev.load_results(paths.results) if paths.results.is_file() else {"rows": []}
     settings = eval_settings(cfg)
@@ -229,7 +237,8 @@ def evaluate_all(cfg, paths, test, source: str = "", progress=True) -> dict:
             continue
         if progress:
             print(f"[advlib] evaluating {model_dir.relative_to(paths.root)}", flush=True)
-        metrics = ev.evaluate_model(model, *test, cfg)
+        # the run's own seed: the whole sweep and the AutoAttack cross-check; extra seeds: eval_eps only
+        metrics = ev.evaluate_model(model, *test, cfg if seed == cfg.seed else extra_seed_profile(cfg))
         tcfg = (prov or {}).get("train_config") or json.loads((model_dir / "config.json").read_text())
         row = ev.results_row(row_name, model_source, metrics, arch=tcfg.get("arch"), seed=seed,
                              train_n=(prov or {}).get("n"), dataset_sha256=dataset_sha, checkpoint_sha256=ckpt_sha,

@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 COMMON = ("profile", "run_dir", "overrides")
 # cifar_source / release: a path unless one of these words; figures_dir: always a path ("" = default)
-PATH_FIELDS = {"cifar_source": ("torchvision", "sample"), "release": ("download", "skip")}
+PATH_FIELDS = {"cifar_source": ("torchvision", "sample"), "release": ("download", "skip"),
+               "standard_checkpoint": ("",), "robust_checkpoint": ("",)}
 PATH_PARAMS = ("figures_dir",)
 GPU_PROFILES = {"fast": "about 10 minutes on one H100/H200, many hours on a CPU",
                 "paper": "GPU-hours on a data-center GPU, weeks on a CPU"}

@@ -90,6 +90,7 @@ class TrainConfig:
     adv_eps: float = 0.5  # L2 radius of the training attack
     adv_steps: int = 7  # PGD steps per batch
     adv_step_size: float = 0.1  # L2 length of each PGD step
+    adv_random_start: bool = True  # start the training attack at a random point of the ball (robustness lib: no)
     amp: bool = True  # bf16 autocast (CUDA only)
     channels_last: bool = True  # NHWC memory format for model and batches
     compile: bool = False  # torch.compile the model (CUDA only)
@@ -116,7 +117,8 @@ class TrainConfig:
 def train_config(profile, role: str, dataset: str | None = None) -> TrainConfig:
     """The TrainConfig a profile prescribes for one of three roles.
 
-    role "standard": the standard source model (``profile.source_epochs``);
+    role "standard": the standard source model (``profile.source_epochs``, ``source_augment``,
+    ``source_weight_decay``);
     "robust": the L2-adversarially trained source model (``profile.robust_epochs``, ``adv_*``);
     "dataset": standard training on the constructed/released set ``dataset`` (``profile.epochs``),
     with ``profile.lr_drand`` for d_rand and no augmentation for d_det, as in the paper; the
@@ -136,9 +138,12 @@ def train_config(profile, role: str, dataset: str | None = None) -> TrainConfig:
         lr_gamma=p.lr_gamma, label_smoothing=p.label_smoothing, augment=p.augment, amp=p.amp,
         channels_last=p.channels_last, compile=p.compile, seed=p.seed,
     )
+    if role == "standard":
+        cfg = dataclasses.replace(cfg, augment=p.source_augment, weight_decay=p.source_weight_decay)
     if role == "robust":
         cfg = dataclasses.replace(cfg, epochs=p.robust_epochs, adversarial=True, adv_eps=p.adv_eps,
-                                  adv_steps=p.adv_steps, adv_step_size=p.adv_step_size)
+                                  adv_steps=p.adv_steps, adv_step_size=p.adv_step_size,
+                                  adv_random_start=p.adv_random_start)
     elif role == "dataset":
         cfg = dataclasses.replace(cfg, epochs=p.epochs,
                                   lr=p.lr_drand if dataset in RAND_LIKE else p.lr,
@@ -293,9 +298,13 @@ def _empty_history() -> dict:
 
 
 def _config_diff(saved: dict, cfg: TrainConfig) -> dict:
+    """Fields that differ; a field missing from an older saved config counts as its default (adding
+    a field to TrainConfig does not make every trained model stale)."""
     new = asdict(cfg)
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     keys = sorted(set(saved) | set(new))
-    return {k: (saved.get(k), new.get(k)) for k in keys if saved.get(k) != new.get(k)}
+    return {k: (saved.get(k, defaults.get(k)), new.get(k)) for k in keys
+            if saved.get(k, defaults.get(k)) != new.get(k)}
 
 
 def _load_checkpoint(path: Path) -> dict:
@@ -439,7 +448,7 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
                     with autocast():
                         if cfg.adversarial:  # the attack runs in eval mode and restores train mode
                             x = pgd(attack_net, x, y, norm="l2", eps=cfg.adv_eps, step_size=cfg.adv_step_size,
-                                    steps=cfg.adv_steps, generator=attack_gen)
+                                    steps=cfg.adv_steps, random_start=cfg.adv_random_start, generator=attack_gen)
                         logits = net(x)
                         loss_sum = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing,
                                                    reduction="sum")
@@ -520,6 +529,24 @@ def load_trained(out_dir, device=None) -> torch.nn.Module:
     model = build_model(arch)
     model.load_state_dict(_load_checkpoint(ckpt_path)["model"])
     return model.to(device).eval()
+
+
+def save_loaded(model: torch.nn.Module, arch: str, out_dir, provenance: dict) -> Path:
+    """Store a model obtained elsewhere (e.g. a robustness-library checkpoint) as a model folder, so
+    that evaluation and the explorer treat it like a trained one; ``provenance`` says where it came
+    from (file, sha256). An existing folder with the same provenance is left as it is."""
+    out = Path(out_dir)
+    if read_provenance(out) == provenance and (out / CHECKPOINT).is_file():
+        return out
+    if out.exists():
+        set_aside(out, f"replaced by a model loaded from {provenance.get('path')}")
+    out.mkdir(parents=True)
+    atomic_torch_save({"model": model.state_dict(), "epoch": 0, "history": _empty_history(), "config": {"arch": arch},
+                       "provenance": provenance}, out / CHECKPOINT)
+    atomic_write_json(out / CONFIG, {"arch": arch, "loaded_from": provenance.get("path")})
+    atomic_write_json(out / PROVENANCE, provenance)
+    atomic_write_json(out / HISTORY, _empty_history())
+    return out
 
 
 def checkpoint_sha256(out_dir) -> str:

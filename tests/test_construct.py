@@ -241,3 +241,32 @@ def test_shards_built_on_another_device_or_dtype_are_not_merged(model, pool, tmp
     with pytest.raises(ValueError, match="device_type|dtype"):
         construct.construct_dataset("d_rand", model=model, images=x, labels=y, profile=_profile(),
                                     out_dir=tmp_path / "p", progress=False)
+
+
+def test_source_models_from_robustness_library_checkpoints(pool, tmp_path):
+    """Bring your own: checkpoints in the robustness library's layout are loaded instead of trained,
+    stored with the file's sha256 as provenance, and answer exactly as the saved weights do."""
+    from advlib.external import save_robustness_checkpoint
+    from advlib.train import load_trained, read_provenance
+
+    x, _ = pool
+    files = {}
+    for role, seed in (("standard", 1), ("robust", 2)):
+        torch.manual_seed(seed)
+        m = build_model("resnet18").eval()
+        files[role] = (m, tmp_path / f"{role}.pt")
+        save_robustness_checkpoint(m, files[role][1])
+    prof = get_profile("smoke", arch="resnet18", device="cpu", standard_checkpoint=str(files["standard"][1]),
+                       robust_checkpoint=str(files["robust"][1]))
+    paths = RunPaths.of(tmp_path / "run")
+    out = construct.source_models(prof, x[:8], torch.zeros(8, dtype=torch.long), paths, progress=False)
+    for role, (m, f) in files.items():
+        with torch.no_grad():
+            assert torch.equal(out[role](x[:4]), m(x[:4]))
+        stored = load_trained(paths.source_model(role), device="cpu")
+        with torch.no_grad():
+            assert torch.equal(stored(x[:4]), m(x[:4]))
+        prov = read_provenance(paths.source_model(role))
+        assert prov["source"] == "robustness_checkpoint" and len(prov["sha256"]) == 64 and prov["path"] == str(f)
+    with pytest.raises(ValueError, match="standard_checkpoint"):
+        get_profile("smoke", arch="resnet18", standard_checkpoint=str(tmp_path / "missing.pt"))

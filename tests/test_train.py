@@ -144,7 +144,7 @@ def test_unknown_arch_and_wrong_model_raise(data):
     with pytest.raises(ValueError, match="schedule"):
         fit(fresh(), x, y, small_cfg(schedule="cosine"), progress=False)
     with pytest.raises(ValueError, match="augment"):
-        fit(fresh(), x, y, small_cfg(augment="crop,rotate"), progress=False)
+        fit(fresh(), x, y, small_cfg(augment="crop,zoom"), progress=False)
 
 
 def test_train_config_roles():
@@ -158,7 +158,8 @@ def test_train_config_roles():
     assert train_config(paper, "dataset", "d_rand").lr == paper.lr_drand == 0.01
     assert train_config(paper, "dataset", "d_robust").lr == 0.1
     assert train_config(paper, "dataset", "d_det").augment == ""
-    assert train_config(paper, "dataset", "d_non_robust").augment == "crop,flip"
+    assert train_config(paper, "dataset", "d_non_robust").augment == "crop,flip,jitter,rotate"  # the robustness library's
+    assert train_config(paper, "robust", None).adv_random_start is False  # its adversarial training starts at x
     assert train_config(paper, "dataset", "d_robust").epochs == paper.epochs
     with pytest.raises(ValueError, match="role"):
         train_config(p, "teacher")
@@ -243,7 +244,7 @@ def test_flip_and_crop_preserve_shape_range_and_change_images(data):
     assert both.shape == x.shape and not torch.equal(both, x)
     assert torch.equal(augment_batch(x, ""), x)
     with pytest.raises(ValueError, match="augment"):
-        augment_batch(x, "crop,jitter")
+        augment_batch(x, "crop,zoom")
 
 
 def test_fused_crop_flip_equals_separate_ops(data):
@@ -319,3 +320,12 @@ def test_fit_trains_any_module_and_infers_the_number_of_classes(data):
         fit(net, x, y, small_cfg(arch="my_net", epochs=1), progress=False)
     with pytest.raises(ValueError, match="num_classes=10 but the model outputs 4"):
         fit(net, x, y4, small_cfg(arch="my_net", epochs=1), progress=False, num_classes=10)
+
+
+def test_standard_source_model_has_its_own_augmentation_and_weight_decay():
+    prof = get_profile("cpu", source_augment="", source_weight_decay=0.0, augment="crop,flip", weight_decay=5e-4)
+    std, rob, ds = train_config(prof, "standard"), train_config(prof, "robust"), train_config(prof, "dataset", "d_robust")
+    assert (std.augment, std.weight_decay) == ("", 0.0)
+    assert (rob.augment, rob.weight_decay) == ("crop,flip", 5e-4) == (ds.augment, ds.weight_decay)
+    with pytest.raises(ValueError, match="source_augment"):
+        get_profile("cpu", source_augment="zoom")
