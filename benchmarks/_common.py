@@ -35,3 +35,14 @@ def write_result(name: str, device, result: dict) -> Path:
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out.relative_to(out.parents[2])}")
     return out
+
+
+def parse_setting(text: str, keys: dict, defaults: dict | None = None) -> dict:
+    """``"key=value,key=value"`` -> dict, each value converted by ``keys[key]``; unknown keys exit."""
+    out = dict(defaults or {})
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        if key not in keys:
+            raise SystemExit(f"--setting {text!r}: unknown key {key!r}; expected {sorted(keys)}")
+        out[key] = keys[key](value)
+    return out

@@ -27,18 +27,13 @@ from advlib import evaluate as ev  # noqa: E402
 from advlib import train as tr  # noqa: E402
 from advlib.paths import RunPaths  # noqa: E402
 from advlib.utils import atomic_write_json, get_device  # noqa: E402
+from benchmarks._common import parse_setting as _parse  # noqa: E402
 
 KEYS = {"eps": float, "steps": int, "step": float, "restarts": int, "keep": int}
 
 
 def parse_setting(text: str) -> dict:
-    out = {}
-    for part in text.split(","):
-        key, _, value = part.partition("=")
-        if key not in KEYS:
-            raise SystemExit(f"--setting {text!r}: unknown key {key!r}; expected {sorted(KEYS)}")
-        out[key] = KEYS[key](value)
-    return out
+    return _parse(text, KEYS, None)
 
 
 def main(argv=None) -> int:

@@ -374,3 +374,30 @@ def test_explorer_shows_start_image_for_representation_matched_sets(run_sets, im
     assert f"started from #{int(start[row])}" in ex.captions[2].value and "‖δ‖₂" not in ex.info.value
     ex.dataset.value = "d_rand"  # no start indices: the magnified difference as before
     assert "×" in ex.captions[2].value and "‖δ‖₂ = " in ex.info.value
+
+
+# --- the three figure fixes ----------------------------------------------------------------------------
+def test_perturbation_figure_is_titled_with_its_dataset():
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    figs = {name: viz.perturbation_maps(x, (x + 0.01).clamp(0, 1), title=name) for name in ("d_rand", "d_det")}
+    titles = {name: f._suptitle.get_text() for name, f in figs.items()}
+    assert titles["d_rand"].startswith("d_rand: ") and titles["d_det"].startswith("d_det: ")
+    assert titles["d_rand"] != titles["d_det"]
+
+
+def test_construction_curve_is_drawn_at_the_logged_steps():
+    meta = {"loss_curve": [4.0, 2.0, 1.0, 0.5], "loss_steps": [0, 50, 100, 150]}
+    fig = viz.construction_curves({"d_robust": meta})
+    (line,) = fig.axes[0].get_lines()
+    assert list(line.get_xdata()) == [0, 50, 100, 150], "x is the step number, not the index of the log point"
+    assert list(line.get_ydata()) == meta["loss_curve"]
+
+
+def test_accuracy_vs_eps_starts_at_the_tables_clean_accuracy():
+    row = {"dataset": "standard", "source": "cifar10", "clean_acc": 0.62, "subset_clean_acc": 0.60,
+           "robust_acc": {"0.0": 0.60, "0.25": 0.3, "0.5": 0.1}}
+    fig = viz.accuracy_vs_eps({"rows": [row]})
+    line = fig.axes[0].get_lines()[0]
+    pts = dict(zip(line.get_xdata(), line.get_ydata(), strict=True))
+    assert pts[0.0] == 0.62, "eps = 0 is clean_acc on all test images, as in the table"
+    assert pts[0.25] == 0.3 and pts[0.5] == 0.1

@@ -10,8 +10,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import nbformat
-
 HERE = Path(__file__).resolve().parent
 
 
@@ -136,13 +134,5 @@ With four architectures and one seed each, r is a rough summary: read it with th
 NOTEBOOKS = {"07_controls.ipynb": NB07, "08_transfer.ipynb": NB08}
 
 
-def main():
-    OUT.mkdir(exist_ok=True)
-    for name, nb in NOTEBOOKS.items():
-        nbformat.validate(nb)
-        nbformat.write(nb, OUT / name)
-        print(f"wrote notebooks/{name}")
-
-
 if __name__ == "__main__":
-    main()
+    mk.write(NOTEBOOKS)

@@ -261,13 +261,14 @@ NOTEBOOKS = {
 }
 
 
-def main():
+def write(notebooks: dict) -> None:
+    """Validate and write each notebook (the other generators call this too)."""
     OUT.mkdir(exist_ok=True)
-    for name, nb in NOTEBOOKS.items():
+    for name, nb in notebooks.items():
         nbformat.validate(nb)
         nbformat.write(nb, OUT / name)
         print(f"wrote notebooks/{name}")
 
 
 if __name__ == "__main__":
-    main()
+    write(NOTEBOOKS)

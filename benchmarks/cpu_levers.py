@@ -1,0 +1,148 @@
+"""What makes the CPU-scale standard model non-robust? (the `cpu` profile's levers)
+
+Trains a standard model per setting on a class-balanced CIFAR-10 subset and measures its clean
+accuracy and L2 robustness (PGD-20 at several radii; optionally a stronger PGD and torchattacks'
+APGD-CE / APGD-T as cross-checks), so each lever's effect is one JSON row.
+
+    python benchmarks/cpu_levers.py --cifar path/to/cifar10.zip --out benchmarks/results/cpu_levers.json \
+        --setting name=base,arch=small,epochs=15 --setting name=noaug,arch=small,epochs=30,aug=,wd=0
+
+Setting keys: name, arch, epochs, lr, wd, aug ("crop+flip" | "flip" | ""), bs, ls (label
+smoothing), n (training images), jpeg (re-encode train and test at this JPEG quality), blur
+(Gaussian blur sigma, train and test), schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from advlib import data  # noqa: E402
+from advlib import evaluate as ev  # noqa: E402
+from advlib.models import build_model, count_parameters  # noqa: E402
+from advlib.train import TrainConfig, fit  # noqa: E402
+from advlib.utils import atomic_write_json, set_seed  # noqa: E402
+from benchmarks._common import parse_setting as _parse  # noqa: E402
+
+KEYS = {"name": str, "arch": str, "epochs": int, "lr": float, "wd": float, "aug": str, "bs": int, "ls": float,
+        "n": int, "jpeg": int, "blur": float, "schedule": str}
+DEFAULTS = {"arch": "small", "epochs": 15, "lr": 0.05, "wd": 5e-4, "aug": "crop+flip", "bs": 128, "ls": 0.0,
+            "n": 10000, "jpeg": 0, "blur": 0.0, "schedule": "onecycle"}
+
+
+def parse_setting(text: str) -> dict:
+    out = _parse(text, KEYS, DEFAULTS)
+    out.setdefault("name", text)
+    return out
+
+
+def rejpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """Re-encode float images in [0,1] as JPEG at ``quality`` and decode them again."""
+    from PIL import Image
+
+    arr = (x.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    out = np.empty_like(arr)
+    for i, a in enumerate(arr):
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="JPEG", quality=quality)
+        out[i] = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    return torch.from_numpy(out).permute(0, 3, 1, 2).float().div(255)
+
+
+def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    import torchvision.transforms.functional as TF
+
+    k = int(2 * round(3 * sigma) + 1)
+    return TF.gaussian_blur(x, [k, k], [sigma, sigma]).clamp(0, 1)
+
+
+def transform(x, s):
+    if s["jpeg"]:
+        x = rejpeg(x, s["jpeg"])
+    if s["blur"]:
+        x = blur(x, s["blur"])
+    return x
+
+
+def apgd(model, x, y, eps, n_classes=10):
+    import torchattacks
+
+    out = {}
+    for name, atk in (("apgd_ce", torchattacks.APGD(model, norm="L2", eps=eps, steps=50, loss="ce", seed=0)),
+                      ("apgd_t", torchattacks.APGDT(model, norm="L2", eps=eps, steps=50, n_classes=n_classes, seed=0))):
+        correct = []
+        for i in range(0, len(y), 250):
+            xa = atk(x[i:i + 250], y[i:i + 250])
+            with torch.no_grad():
+                correct.append(model(xa).argmax(1) == y[i:i + 250])
+        out[name] = torch.cat(correct)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cifar", required=True)
+    ap.add_argument("--n-test", type=int, default=2000)
+    ap.add_argument("--eval-n", type=int, default=500, help="test images attacked")
+    ap.add_argument("--radii", default="0.25,0.5")
+    ap.add_argument("--apgd", action="store_true", help="also torchattacks APGD-CE + APGD-T (50 steps) at 0.25")
+    ap.add_argument("--strong", action="store_true", help="also PGD-100 with 3 restarts at 0.25")
+    ap.add_argument("--setting", action="append", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    out = Path(args.out)
+    rows = json.loads(out.read_text())["rows"] if out.is_file() else []
+    test_raw = data.load_cifar10(args.cifar, "test", n=args.n_test, seed=args.seed)
+    for text in args.setting:
+        s = parse_setting(text)
+        if any(r["name"] == s["name"] for r in rows):
+            print(f"skip {s['name']} (done)", flush=True)
+            continue
+        t0 = time.perf_counter()
+        xtr, ytr = data.load_cifar10(args.cifar, "train", n=s["n"], seed=args.seed)
+        xtr, xte = transform(xtr, s), transform(test_raw[0], s)
+        yte = test_raw[1]
+        set_seed(args.seed)
+        model = build_model(s["arch"])
+        cfg = TrainConfig(arch=s["arch"], epochs=s["epochs"], batch_size=s["bs"], lr=s["lr"], weight_decay=s["wd"],
+                          schedule=s["schedule"], augment=s["aug"].replace("+", ","), label_smoothing=s["ls"],
+                          seed=args.seed)
+        hist = fit(model, xtr, ytr, cfg, progress=False)
+        train_s = time.perf_counter() - t0
+        model.eval()
+        idx = ev.eval_subset(yte, args.eval_n, args.seed)
+        xs, ys = xte[idx], yte[idx]
+        row = {"name": s["name"], "setting": s, "params": count_parameters(model), "train_s": round(train_s, 1),
+               "final_train_loss": round(hist["loss"][-1], 4), "train_acc": round(hist["train_acc"][-1], 4),
+               "clean_acc": ev.accuracy(model, xte, yte), "eval_n": len(idx),
+               "clean_acc_subset": ev.accuracy(model, xs, ys)}
+        for r in [float(v) for v in args.radii.split(",")]:
+            row[f"pgd20_{r}"] = ev.robust_accuracy(model, xs, ys, eps=r, steps=20)
+        if args.strong:
+            row["pgd100x3_0.25"] = ev.robust_accuracy(model, xs, ys, eps=0.25, steps=100, restarts=3)
+        if args.apgd:
+            hits = apgd(model, xs, ys, 0.25)
+            for k, v in hits.items():
+                row[f"{k}_0.25"] = v.float().mean().item()
+            row["apgd_both_0.25"] = (hits["apgd_ce"] & hits["apgd_t"]).float().mean().item()
+        row["total_s"] = round(time.perf_counter() - t0, 1)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        atomic_write_json(out, {"cifar": str(args.cifar), "n_test": args.n_test, "seed": args.seed,
+                                "torch_threads": torch.get_num_threads(), "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
