@@ -565,7 +565,7 @@ def train_or_load(cfg: TrainConfig, images, labels, out_dir, eval_data=None, pro
     (``set_aside``, with a printed notice) and the model is trained afresh."""
     device = get_device("auto") if device is None else torch.device(device)
     prov = make_provenance(source, dataset, images, labels, cfg) if (source or dataset) else None
-    reason = stale_reason(out_dir, cfg, prov) if dist.is_main() else None
+    reason = stale_reason(out_dir, cfg, prov) if (out_dir is not None and dist.is_main()) else None
     if reason:
         moved = set_aside(out_dir, reason)
         print(f"[advlib] {out_dir}: {reason}; the old model was moved to {moved.name}, training a new one", flush=True)

@@ -26,7 +26,7 @@ from advlib import config, construct, pipeline  # noqa: E402
 from advlib import evaluate as ev  # noqa: E402
 from advlib import train as tr  # noqa: E402
 from advlib.paths import RunPaths  # noqa: E402
-from advlib.utils import atomic_write_json, get_device  # noqa: E402
+from advlib.utils import atomic_write_json, get_device, machine_record  # noqa: E402
 from benchmarks._common import parse_setting as _parse  # noqa: E402
 
 KEYS = {"eps": float, "steps": int, "step": float, "restarts": int, "keep": int}
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     paths = RunPaths.of(args.run_dir)
     device = get_device(cfg.device)
     train, test = pipeline.cifar(cfg, paths, "train"), pipeline.cifar(cfg, paths, "test")
-    source = tr.load_trained(paths.model("source_standard"), device=device)
+    source = tr.load_trained(paths.source_model("standard"), device=device)
     idx = torch.randperm(len(train[1]), generator=torch.Generator().manual_seed(cfg.seed))[: args.n]
     rows = []
     for text in args.setting:
@@ -69,8 +69,10 @@ def main(argv=None) -> int:
                "build_s": round(build_s, 1), "total_s": round(time.perf_counter() - t0, 1)}
         rows.append(row)
         print(json.dumps(row), flush=True)
-        atomic_write_json(args.out, {"profile": cfg.name, "source_model": str(paths.model("source_standard")),
-                                     "n": args.n, "rows": rows})
+        atomic_write_json(args.out, {"profile": cfg.name, "source_model": str(paths.source_model("standard")),
+                                     "source_train_config": json.loads((paths.source_model("standard") / "config.json")
+                                                                       .read_text()),
+                                     "n": args.n, "rows": rows, "machine": machine_record(device)})
     return 0
 
 

@@ -107,6 +107,8 @@ def test_load_trained_and_train_or_load_round_trip(data, tmp_path):
     assert accuracy(loaded, x, y) == accuracy(model, x, y)
     model2, hist2 = train_or_load(cfg, x, y, tmp_path, progress=False, device="cpu")  # finished: loads
     assert _state_equal(model, model2) and hist2 == hist
+    model3, _ = train_or_load(cfg, x, y, None, progress=False, device="cpu", source="constructed", dataset="d_det")
+    assert _state_equal(model, model3), "no folder: trained in memory, same seed, same weights"
     with pytest.raises(FileNotFoundError):
         load_trained(tmp_path / "nothing")
 
