@@ -5,8 +5,13 @@ file at ``<path>`` (relative to the repository root) by the renderer of ``<kind>
 
 - ``table``: a run's tables, exactly ``python -m advlib table <results.json>``;
 - ``levers``: the CPU levers table from ``benchmarks/cpu_levers.py``'s JSON;
-- ``bench``: a ratio benchmark's row(s) from its JSON;
-- ``transfer``: a run's transfer.json (notebook 08).
+- ``timings``: a run's wall time per notebook (``timings.json``);
+- ``ddet``: the D_det recipe search (``benchmarks/ddet_search.py``);
+- ``pgd``, ``construct``, ``loader``: the ratio benchmarks' JSONs;
+- ``transfer``: a run's transfer.json (notebook 08);
+- ``invert``: matching distance against steps (``benchmarks/invert_schedule.py``);
+- ``goals``: a cpu run's results.json (and timings.json beside it) against the laptop-scale goals;
+- ``sets``: training recipes on one constructed set (``benchmarks/set_train_levers.py``).
 
 ``regenerate(text, root)`` returns the README with every block rebuilt; the test suite checks
 that the committed README equals it.
@@ -55,12 +60,120 @@ def transfer_table(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bench_table(data: dict) -> str:
-    rows = data.get("rows") or [data]
-    lines = ["| what | advlib | peer | ratio |", "|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r.get('what', r.get('task', r.get('benchmark')))} | {r.get('advlib', '')} | "
-                     f"{r.get('peer', '')} | {r.get('ratio', '')} |")
+def timings_table(data: dict) -> str:
+    """Wall time per notebook and the totals of 01-06 (the paper's table) and 07-09 (beyond it)."""
+    lines = ["| notebook | wall time |", "|---|---|"]
+    main = beyond = 0.0
+    for name, sec in data.items():
+        lines.append(f"| {name.removesuffix('.ipynb')} | {_minutes(sec)} |")
+        if name[:2] in ("07", "08", "09"):
+            beyond += sec
+        else:
+            main += sec
+    lines.append(f"| **01–06** | **{_minutes(main)}** |")
+    if beyond:
+        lines.append(f"| **07–09** | **{_minutes(beyond)}** |")
+    return "\n".join(lines) + "\n"
+
+
+def _minutes(sec: float) -> str:
+    return f"{sec:.0f} s" if sec < 90 else f"{int(sec // 60)} min {int(round(sec % 60)):02d} s"
+
+
+def ddet_table(data: dict) -> str:
+    lines = ["| targeted attack | rows kept | target hit rate | D_det model: true labels y | vs y+1 |",
+             "|---|---|---|---|---|"]
+    for r in data.get("rows", []):
+        s = dict(kv.split("=") for kv in r["setting"].split(","))
+        kept = "hits only" if s.get("keep") == "1" else "all"
+        lines.append(f"| eps {s.get('eps')}, {s.get('steps')} steps | {kept} ({r['n_used']:,}) | "
+                     f"{_pct(r['hit_rate'])} | {_pct(r['test_acc_true_labels'])} | {_pct(r['test_acc_vs_y_plus_1'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def pgd_table(data: dict) -> str:
+    m = data.get("machine", {})
+    return ("| attack | img/s (best of %d) | robust acc | median ratio | best-of ratio |\n|---|---|---|---|---|\n"
+            "| `advlib.pgd` | %.1f | %s | **%.2fx** | %.2fx |\n| torchattacks `PGDL2` | %.1f | %s | 1 | 1 |\n\n"
+            "L2 PGD, eps %s, %d steps, batch %d, `%s` model, %s, %s thread(s), load average %s at the start.\n"
+            % (data["repeats"], data["advlib_img_per_s"], _pct(data["robust_acc_advlib"]), data["speed_ratio_median"],
+               data["speed_ratio"], data["torchattacks_img_per_s"], _pct(data["robust_acc_torchattacks"]),
+               data["eps"], data["steps"], data["batch"], data["arch"], m.get("device"), m.get("torch_threads"),
+               ", ".join(f"{v:.1f}" for v in m.get("load_avg", [])) or "?"))
+
+
+def construct_table(data: dict) -> str:
+    lines = ["| model | task | img·steps/s advlib | bare loop | ratio |", "|---|---|---|---|---|"]
+    for r in data.get("rows", []):
+        lines.append(f"| `{r['arch']}` | {r['task']} (batch {r['batch']}, {r['steps']} steps) | "
+                     f"{r['img_steps_per_s']:,.0f} | {r['peer_img_per_s'] * r['steps']:,.0f} | **{r['ratio']:.2f}x** |")
+    return "\n".join(lines) + "\n"
+
+
+def invert_table(data: dict) -> str:
+    """One row per (source model, matching setting): final relative feature distance, how far the
+    image moved from its start image, wall time for ``n`` images."""
+    lines = ["| representation of | steps × step length (schedule) | rel. feature distance | moved from start (rel.) | "
+             f"time for {data.get('n')} images |", "|---|---|---|---|---|"]
+    for r in data.get("rows", []):
+        what = "robust model (D_R)" if r["model"] == "robust" else "standard model (D_NR)"
+        lines.append(f"| {what} | {r['steps']} × {r['step']} ({r['schedule']}) | {r['final_rel_distance']:.3f} | "
+                     f"{r['moved_from_start_rel']:.2f} | {r['seconds']:.0f} s |")
+    return "\n".join(lines) + "\n"
+
+
+def sets_table(data: dict) -> str:
+    """One row per training recipe on a constructed set: accuracy on the true test labels."""
+    lines = ["| set | recipe (changed from the profile's) | final train acc | true-label test acc | time |",
+             "|---|---|---|---|---|"]
+    for r in data.get("rows", []):
+        what = ", ".join(f"{k} {v if v != '' else 'none'}" for k, v in r["setting"].items()) or "the profile's"
+        lines.append(f"| {r['set']} | {what} | {_pct(r.get('final_train_acc'))} | {_pct(r['true_test_acc'])} | "
+                     f"{_minutes(r['seconds'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def _mean_over_seeds(rows: list[dict], dataset: str, value) -> float | None:
+    vals = [value(r) for r in rows if r["dataset"] == dataset]
+    vals = [v for v in vals if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def goals_table(results: dict, timings: dict | None, eps: str = "0.25") -> str:
+    """The laptop-scale goals, each with this run's value (mean over seeds) and whether it is met."""
+    rows = results.get("rows", [])
+
+    def rob(name):
+        return _mean_over_seeds(rows, name, lambda r: (r.get("robust_acc") or {}).get(eps))
+
+    def clean(name):
+        return _mean_over_seeds(rows, name, lambda r: r.get("clean_acc"))
+
+    std, dr, dnr = rob("standard"), rob("d_robust"), rob("d_non_robust")
+    lines = ["| measure | this run | goal | met |", "|---|---|---|---|"]
+
+    def add(what, shown, goal, ok):
+        lines.append(f"| {what} | {shown} | {goal} | {'yes' if ok else '**no**'} |")
+
+    def pts(v):
+        return f"{100 * v:+.1f} pts"
+
+    if timings:
+        main = sum(v for k, v in timings.items() if k[:2] in ("01", "02", "03", "04", "05", "06"))
+        add("wall time, notebooks 01–06", _minutes(main), "≤ 60 min", main <= 3600)
+    if std is not None:
+        add(f"standard model, L2 PGD robust @ {eps}", _pct(std), "≤ 10%", std <= 0.10)
+    if None not in (dr, dnr):
+        add(f"D_R robust − D_NR robust @ {eps}", pts(dr - dnr), "≥ +15 pts (stretch +25)", dr - dnr >= 0.15)
+    if None not in (dr, std):
+        add(f"D_R robust − standard robust @ {eps}", pts(dr - std), "> 0", dr - std > 0)
+    if None not in (dnr, std):
+        add(f"D_NR robust @ {eps}", f"{_pct(dnr)} (standard: {_pct(std)})", "≤ 10% and < half the standard's",
+            dnr <= 0.10 and dnr < std / 2)
+    for name, label in (("d_rand", "D_rand"), ("d_det", "D_det")):
+        c = clean(name)
+        if c is not None:
+            add(f"{label} clean accuracy on the true test set", _pct(c), "≥ 30%", c >= 0.30)
     return "\n".join(lines) + "\n"
 
 
@@ -70,14 +183,19 @@ def render(kind: str, path: Path) -> str:
         from .evaluate import render as render_results
 
         return render_results(load_results(path))
+    if kind == "goals":
+        timings = path.parent / "timings.json"
+        return goals_table(json.loads(path.read_text()), json.loads(timings.read_text()) if timings.is_file() else None)
     data = json.loads(path.read_text())
     if kind == "levers":
         return levers_table(data)
     if kind == "transfer":
         return transfer_table(data)
-    if kind == "bench":
-        return bench_table(data)
-    raise ValueError(f"unknown README block kind {kind!r} (table | levers | transfer | bench)")
+    renderers = {"timings": timings_table, "ddet": ddet_table, "pgd": pgd_table, "construct": construct_table,
+                 "invert": invert_table, "sets": sets_table}
+    if kind in renderers:
+        return renderers[kind](data)
+    raise ValueError(f"unknown README block kind {kind!r} (table | levers | transfer | {' | '.join(renderers)})")
 
 
 def blocks(text: str) -> list[tuple[str, str, str]]:
@@ -96,4 +214,6 @@ def regenerate(text: str, root: Path) -> str:
     return BLOCK.sub(sub, text)
 
 
-__all__ = ["regenerate", "blocks", "render", "levers_table", "transfer_table", "bench_table"]
+__all__ = ["regenerate", "blocks", "render", "levers_table", "transfer_table", "timings_table", "ddet_table",
+           "pgd_table", "construct_table", "invert_table", "sets_table",
+           "goals_table"]

@@ -1,0 +1,94 @@
+"""The README quotes only committed files, its tables are exactly what the commands print, and its
+"use it on your own model" example runs."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import REPO
+
+from advlib.readme import blocks, regenerate
+
+README = REPO / "README.md"
+
+
+def test_generated_blocks_are_current_and_backed_by_committed_files():
+    text = README.read_text()
+    found = blocks(text)
+    kinds = {k for k, _, _ in found}
+    assert "table" in kinds, "the README shows at least one run's table from results/"
+    for kind, rel, _ in found:
+        assert (REPO / rel).is_file(), f"README block {kind} cites {rel}, which is not in the repository"
+        if kind == "table":
+            assert rel.startswith("results/") and rel.endswith("results.json")
+            run = (REPO / rel).parent
+            for f in ("report.md", "timings.json", "config.json"):
+                assert (run / f).is_file(), f"{run.name}: committed runs keep {f} beside results.json"
+    assert regenerate(text, REPO) == text, "stale README block: run python tools/update_readme.py"
+
+
+def test_readme_cites_only_files_in_the_repository():
+    text = README.read_text()
+    assert "DESIGN.md" not in text and "../shared" not in text
+    cited = set(re.findall(r"`((?:results|benchmarks|figures|notebooks|advlib|tools|tests)/[^`\s*]+)`", text))
+    cited |= set(re.findall(r"\]\(((?:results|benchmarks|figures|notebooks)/[^)\s]+)\)", text))
+    missing = sorted(c for c in cited if not (REPO / c.rstrip("/")).exists() and "<" not in c)
+    assert not missing, f"README cites files that do not exist: {missing}"
+
+
+def test_readme_names_the_paper_the_release_and_the_commands():
+    text = README.read_text()
+    assert "arxiv.org/abs/1905.02175" in text and "MadryLab/constructed-datasets" in text
+    for cmd in ("make demo", "make test", "make lab"):
+        assert cmd in text
+
+
+def test_own_model_example_runs(tmp_path, monkeypatch):
+    text = README.read_text()
+    m = re.search(r"<!-- example: own-model -->\s*```python\n(.*?)```", text, re.S)
+    assert m, "the README has a 'use it on your own model' example"
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(m.group(1), "README example", "exec"), scope)  # noqa: S102 - the README's own code
+    assert (tmp_path / "my_d_det" / "CIFAR_ims").is_file()
+    assert 0.0 <= scope["robust"] <= scope["clean"] <= 1.0
+
+
+def test_renderers_show_the_files_values(tmp_path):
+    """Each renderer prints the numbers of its JSON (not a cached copy) and an unknown kind fails."""
+    import json
+
+    import pytest
+
+    from advlib.readme import render
+
+    inv = {"n": 500, "rows": [{"model": "robust", "steps": 75, "step": 0.2, "schedule": "constant",
+                                 "final_rel_distance": 0.12448, "moved_from_start_rel": 0.52, "seconds": 35.1}]}
+    (tmp_path / "inv.json").write_text(json.dumps(inv))
+    out = render("invert", tmp_path / "inv.json")
+    assert "robust model (D_R) | 75 × 0.2 (constant) | 0.124 | 0.52 | 35 s" in out and "500 images" in out
+    sets = {"rows": [{"set": "d_det", "setting": {"epochs": 40, "augment": ""}, "final_train_acc": 0.99,
+                      "true_test_acc": 0.2734, "seconds": 130.0}]}
+    (tmp_path / "sets.json").write_text(json.dumps(sets))
+    out = render("sets", tmp_path / "sets.json")
+    assert "| d_det | epochs 40, augment none | 99.0% | 27.3% | 2 min 10 s |" in out
+    with pytest.raises(ValueError, match="unknown README block kind 'nope'"):
+        render("nope", tmp_path / "sets.json")
+
+
+def test_goals_table_averages_seeds_and_judges_each_goal():
+    from advlib.readme import goals_table
+
+    def row(dataset, seed, clean, robust):
+        return {"dataset": dataset, "seed": seed, "clean_acc": clean, "robust_acc": {"0.25": robust}}
+
+    results = {"rows": [row("standard", 0, 0.67, 0.12), row("d_robust", 0, 0.45, 0.30), row("d_robust", 1, 0.45, 0.26),
+                        row("d_non_robust", 0, 0.33, 0.05), row("d_rand", 0, 0.31, 0.0), row("d_det", 0, 0.25, 0.0)]}
+    out = goals_table(results, {"01_download_data.ipynb": 60.0, "02_construct_datasets.ipynb": 3000.0,
+                                "07_controls.ipynb": 9999.0})
+    lines = {ln.split(" | ")[0].lstrip("| "): ln for ln in out.splitlines()}
+    assert lines["wall time, notebooks 01–06"].endswith("| 51 min 00 s | ≤ 60 min | yes |")  # 07 not counted
+    assert "| 12.0% | ≤ 10% | **no** |" in lines["standard model, L2 PGD robust @ 0.25"]
+    assert "| +23.0 pts |" in lines["D_R robust − D_NR robust @ 0.25"]  # mean of 30 and 26, minus 5
+    assert lines["D_NR robust @ 0.25"].endswith("| yes |")
+    assert lines["D_det clean accuracy on the true test set"].endswith("| 25.0% | ≥ 30% | **no** |")
