@@ -11,6 +11,7 @@ file at ``<path>`` (relative to the repository root) by the renderer of ``<kind>
 - ``transfer``: a run's transfer.json (notebook 08);
 - ``invert``: matching distance against steps (``benchmarks/invert_schedule.py``);
 - ``goals``: a cpu run's results.json (and timings.json beside it) against the laptop-scale goals;
+- ``controls``: a run's control rows (notebook 07) beside the published numbers of the same controls;
 - ``sets``: training recipes on one constructed set (``benchmarks/set_train_levers.py``).
 
 ``regenerate(text, root)`` returns the README with every block rebuilt; the test suite checks
@@ -93,11 +94,14 @@ def ddet_table(data: dict) -> str:
 
 def pgd_table(data: dict) -> str:
     m = data.get("machine", {})
-    return ("| attack | img/s (best of %d) | robust acc | median ratio | best-of ratio |\n|---|---|---|---|---|\n"
-            "| `advlib.pgd` | %.1f | %s | **%.2fx** | %.2fx |\n| torchattacks `PGDL2` | %.1f | %s | 1 | 1 |\n\n"
+    lo, hi = data.get("speed_ratio_range") or (float("nan"), float("nan"))
+    return ("| attack | img/s (best of %d) | robust acc | ratio of medians | range of paired ratios | best-of ratio |\n"
+            "|---|---|---|---|---|---|\n"
+            "| `advlib.pgd` | %.1f | %s | **%.2fx** | %.2f–%.2fx | %.2fx |\n"
+            "| torchattacks `PGDL2` | %.1f | %s | 1 | 1 | 1 |\n\n"
             "L2 PGD, eps %s, %d steps, batch %d, `%s` model, %s, %s thread(s), load average %s at the start.\n"
             % (data["repeats"], data["advlib_img_per_s"], _pct(data["robust_acc_advlib"]), data["speed_ratio_median"],
-               data["speed_ratio"], data["torchattacks_img_per_s"], _pct(data["robust_acc_torchattacks"]),
+               lo, hi, data["speed_ratio"], data["torchattacks_img_per_s"], _pct(data["robust_acc_torchattacks"]),
                data["eps"], data["steps"], data["batch"], data["arch"], m.get("device"), m.get("torch_threads"),
                ", ".join(f"{v:.1f}" for v in m.get("load_avg", [])) or "?"))
 
@@ -177,12 +181,46 @@ def goals_table(results: dict, timings: dict | None, eps: str = "0.25") -> str:
     return "\n".join(lines) + "\n"
 
 
+CONTROL_ROWS = ("d_rand", "d_det", "d_other", "d_rand_synthetic", "d_det_synthetic", "relabel",
+                "d_rand_t_ne_y", "d_rand_hits", "d_det_hits")
+
+
+def controls_table(results: dict) -> str:
+    """Clean accuracy on the true test labels of the sets of notebook 07 (ours, mean over the seeds
+    present) beside the published accuracy of the same control (theirs, full CIFAR-10)."""
+    from .controls import REFERENCE_SOURCES, REFERENCES
+    from .evaluate import ROW_LABELS
+
+    rows = results.get("rows", [])
+    lines = ["| set | ours: clean acc (true labels) | n train | theirs (published) |", "|---|---|---|---|"]
+    for name in CONTROL_ROWS:
+        mine = [r for r in rows if r["dataset"] == name]
+        if not mine:
+            continue
+        accs = [r["clean_acc"] for r in mine]
+        mean = sum(accs) / len(accs)
+        ours = _pct(mean)
+        if len(accs) > 1:
+            sd = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5
+            ours += f" ± {100 * sd:.1f} ({len(accs)} seeds)"
+        elif mine[0].get("clean_ci95"):
+            lo, hi = mine[0]["clean_ci95"]
+            ours += f" [{100 * lo:.1f}, {100 * hi:.1f}]"
+        refs = REFERENCES.get(name, {})
+        theirs = "; ".join(f"{_pct(v)} ({REFERENCE_SOURCES[k]})" for k, v in refs.items()) or "–"
+        n = mine[0].get("train_n")
+        lines.append(f"| {ROW_LABELS.get(name, name)} | {ours} | {n if n is None else f'{n:,}'} | {theirs} |")
+    return "\n".join(lines) + "\n"
+
+
 def render(kind: str, path: Path) -> str:
     if kind == "table":
         from .evaluate import load_results
         from .evaluate import render as render_results
 
         return render_results(load_results(path))
+    if kind == "controls":
+        return controls_table(json.loads(path.read_text()))
     if kind == "goals":
         timings = path.parent / "timings.json"
         return goals_table(json.loads(path.read_text()), json.loads(timings.read_text()) if timings.is_file() else None)
@@ -216,4 +254,4 @@ def regenerate(text: str, root: Path) -> str:
 
 __all__ = ["regenerate", "blocks", "render", "levers_table", "transfer_table", "timings_table", "ddet_table",
            "pgd_table", "construct_table", "invert_table", "sets_table",
-           "goals_table"]
+           "goals_table", "controls_table"]

@@ -92,3 +92,16 @@ def test_goals_table_averages_seeds_and_judges_each_goal():
     assert "| +23.0 pts |" in lines["D_R robust − D_NR robust @ 0.25"]  # mean of 30 and 26, minus 5
     assert lines["D_NR robust @ 0.25"].endswith("| yes |")
     assert lines["D_det clean accuracy on the true test set"].endswith("| 25.0% | ≥ 30% | **no** |")
+
+
+def test_controls_table_sets_ours_beside_theirs():
+    from advlib.readme import controls_table
+
+    rows = [{"dataset": "d_other", "seed": 0, "clean_acc": 0.2, "clean_ci95": [0.18, 0.22], "train_n": 6000},
+            {"dataset": "relabel", "seed": 0, "clean_acc": 0.30, "train_n": 900},
+            {"dataset": "relabel", "seed": 1, "clean_acc": 0.40, "train_n": 900},
+            {"dataset": "standard", "seed": 0, "clean_acc": 0.67}]
+    out = controls_table({"rows": rows})
+    assert "| 20.0% [18.0, 22.0] | 6,000 | 67.3% (K. Jordan, ResNet-9 replication) |" in out
+    assert "| 35.0% ± 7.1 (2 seeds) | 900 | 49.7% (E. Wallace, Distill 2019, ResNet-18) |" in out
+    assert "standard" not in out and out.count("\n") == 4  # header, rule, two sets
