@@ -455,6 +455,16 @@ def _short_commit(commit) -> str:
     return head[:12] + (f"+{dirty}" if dirty else "")
 
 
+def data_source_name(source) -> str:
+    """How a table names the CIFAR-10 source: torchvision and the embedded sample by name, a user's
+    file or folder as a local copy with its kind (a table never carries a machine's paths)."""
+    src = str(source or "?")
+    if src in ("torchvision", "sample", "?"):
+        return {"torchvision": "torchvision's CIFAR-10", "sample": "the embedded sample"}.get(src, src)
+    kind = "JPEGs" if "jpg" in src.lower() or "jpeg" in src.lower() else "images"
+    return f"a local copy of CIFAR-10 ({kind}, {'zip' if src.lower().endswith('.zip') else 'folder'})"
+
+
 def describe_run(results: dict) -> str:
     """One paragraph: profile, seeds, data, hardware, commit and the evaluation settings."""
     cfg = results.get("config") or {}
@@ -464,7 +474,7 @@ def describe_run(results: dict) -> str:
     eval_n = sorted({r.get("eval_n") for r in rows if r.get("eval_n")})
     clean_n = sorted({r.get("clean_n") for r in rows if r.get("clean_n")})
     return (f"Profile `{results.get('profile')}`, seed{'s' if len(seeds) > 1 else ''} "
-            f"{', '.join(str(s) for s in seeds) or results.get('seed')}; CIFAR-10 source `{cfg.get('cifar_source')}`; "
+            f"{', '.join(str(s) for s in seeds) or results.get('seed')}; CIFAR-10 source: {data_source_name(cfg.get('cifar_source'))}; "
             f"device {m.get('device', '?')} ({m.get('threads', '?')} thread(s)), torch {m.get('torch', '?')}, "
             f"commit {_short_commit(m.get('commit'))}. Clean accuracy on {'/'.join(map(str, clean_n)) or '?'} "
             f"test images; PGD (L2, {cfg.get('eval_steps')} steps of 2.5·ε/{cfg.get('eval_steps')}, random start, "

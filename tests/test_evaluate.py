@@ -244,3 +244,14 @@ def test_table_shows_mean_and_std_over_seeds_and_the_sweep():
     assert "6.0% ± 1.0 (3 seeds)" in sweep[2]
     text = render(res)
     assert "seeds 0, 1, 2" in text and "commit abcdef123456" in text and "float32" in text
+
+
+def test_tables_name_the_data_source_without_a_machines_path():
+    from advlib.evaluate import data_source_name, describe_run
+
+    assert data_source_name("/home/me/data/cifar10-jpeg.zip") == "a local copy of CIFAR-10 (JPEGs, zip)"
+    assert data_source_name("/data/cifar_png") == "a local copy of CIFAR-10 (images, folder)"
+    assert data_source_name("torchvision") == "torchvision's CIFAR-10"
+    text = describe_run({"profile": "cpu", "config": {"cifar_source": "/secret/dir/c.zip", "eval_steps": 20},
+                         "rows": [{"seed": 0, "eval_n": 10, "clean_n": 20}]})
+    assert "/secret" not in text and "a local copy of CIFAR-10 (images, zip)" in text
