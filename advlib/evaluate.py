@@ -383,7 +383,7 @@ def _pm(vals: list[float]) -> tuple[float, float]:
     return mean, var ** 0.5
 
 
-def _cell(rows: list[dict], get, ci_get=None) -> str:
+def seeds_cell(rows: list[dict], get, ci_get=None) -> str:
     """One table cell: "61.5% [59.4, 63.6]" for one seed, "61.5% ± 0.8 (3 seeds)" for several."""
     vals = [get(r) for r in rows]
     vals = [v for v in vals if v is not None]
@@ -420,13 +420,13 @@ def results_table(results: dict) -> str:
     ]
     for dataset, source, rows in grouped_rows(results):
         paper = rows[0].get("paper") or {}
-        clean = _cell(rows, lambda r: r.get("clean_acc"), lambda r: r.get("clean_ci95"))
-        robust = _cell(rows, lambda r: (r.get("robust_acc") or {}).get(eps),
+        clean = seeds_cell(rows, lambda r: r.get("clean_acc"), lambda r: r.get("clean_ci95"))
+        robust = seeds_cell(rows, lambda r: (r.get("robust_acc") or {}).get(eps),
                        lambda r: (r.get("robust_ci95") or {}).get(eps))
         aa_rows = [r for r in rows if (r.get("autoattack_acc") or {}).get(eps) is not None]
         if aa_rows:
-            aa = _cell(aa_rows, lambda r: r["autoattack_acc"][eps])
-            pg = _cell(aa_rows, lambda r: (r.get("autoattack_pgd_acc") or {}).get(eps))
+            aa = seeds_cell(aa_rows, lambda r: r["autoattack_acc"][eps])
+            pg = seeds_cell(aa_rows, lambda r: (r.get("autoattack_pgd_acc") or {}).get(eps))
             aa = f"{aa} ({pg}), n={aa_rows[0].get('autoattack_n')}"
         else:
             aa = "–"
@@ -442,8 +442,8 @@ def sweep_table(results: dict) -> str:
     lines = ["| trained on | data | clean | " + " | ".join(f"ε = {k}" for k in keys) + " |",
              "|---|---|---|" + "---|" * len(keys)]
     for dataset, source, rows in grouped_rows(results):
-        cells = [_cell(rows, lambda r: r.get("clean_acc"))]
-        cells += [_cell(rows, lambda r, k=k: (r.get("robust_acc") or {}).get(k)) for k in keys]
+        cells = [seeds_cell(rows, lambda r: r.get("clean_acc"))]
+        cells += [seeds_cell(rows, lambda r, k=k: (r.get("robust_acc") or {}).get(k)) for k in keys]
         lines.append(f"| {row_label(dataset)} | {source} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -491,4 +491,4 @@ def render(results: dict) -> str:
 
 __all__ = ["render", "accuracy", "robust_accuracy", "batch_generator", "eps_sweep", "evaluate_model", "eps_key", "results_row",
            "update_results", "load_results", "results_table", "sweep_table", "describe_run", "autoattack_accuracy",
-           "ci95", "fp32", "EVAL_DTYPE", "ROW_LABELS", "row_label", "grouped_rows"]
+           "ci95", "seeds_cell", "fp32", "EVAL_DTYPE", "ROW_LABELS", "row_label", "grouped_rows"]

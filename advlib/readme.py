@@ -64,17 +64,21 @@ def transfer_table(data: dict) -> str:
 def timings_table(data: dict) -> str:
     """Wall time per notebook and the totals of 01-06 (the paper's table) and 07-09 (beyond it)."""
     lines = ["| notebook | wall time |", "|---|---|"]
-    main = beyond = 0.0
-    for name, sec in data.items():
-        lines.append(f"| {name.removesuffix('.ipynb')} | {_minutes(sec)} |")
-        if name[:2] in ("07", "08", "09"):
-            beyond += sec
-        else:
-            main += sec
+    lines += [f"| {name.removesuffix('.ipynb')} | {_minutes(sec)} |" for name, sec in data.items()]
+    main, beyond = _split_timings(data)
     lines.append(f"| **01–06** | **{_minutes(main)}** |")
     if beyond:
         lines.append(f"| **07–09** | **{_minutes(beyond)}** |")
     return "\n".join(lines) + "\n"
+
+
+BEYOND_PAPER = ("07", "08", "09")  # notebook prefixes of the studies beyond the paper's table
+
+
+def _split_timings(timings: dict) -> tuple[float, float]:
+    """Seconds of notebooks 01-06 (the paper's table) and of 07-09 (beyond it)."""
+    beyond = sum(sec for name, sec in timings.items() if name[:2] in BEYOND_PAPER)
+    return sum(timings.values()) - beyond, beyond
 
 
 def _minutes(sec: float) -> str:
@@ -163,7 +167,7 @@ def goals_table(results: dict, timings: dict | None, eps: str = "0.25") -> str:
         return f"{100 * v:+.1f} pts"
 
     if timings:
-        main = sum(v for k, v in timings.items() if k[:2] in ("01", "02", "03", "04", "05", "06"))
+        main, _ = _split_timings(timings)
         add("wall time, notebooks 01–06", _minutes(main), "≤ 60 min", main <= 3600)
     if std is not None:
         add(f"standard model, L2 PGD robust @ {eps}", _pct(std), "≤ 10%", std <= 0.10)
@@ -189,7 +193,7 @@ def controls_table(results: dict) -> str:
     """Clean accuracy on the true test labels of the sets of notebook 07 (ours, mean over the seeds
     present) beside the published accuracy of the same control (theirs, full CIFAR-10)."""
     from .controls import REFERENCE_SOURCES, REFERENCES
-    from .evaluate import ROW_LABELS
+    from .evaluate import row_label, seeds_cell
 
     rows = results.get("rows", [])
     lines = ["| set | ours: clean acc (true labels) | n train | theirs (published) |", "|---|---|---|---|"]
@@ -197,19 +201,11 @@ def controls_table(results: dict) -> str:
         mine = [r for r in rows if r["dataset"] == name]
         if not mine:
             continue
-        accs = [r["clean_acc"] for r in mine]
-        mean = sum(accs) / len(accs)
-        ours = _pct(mean)
-        if len(accs) > 1:
-            sd = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5
-            ours += f" ± {100 * sd:.1f} ({len(accs)} seeds)"
-        elif mine[0].get("clean_ci95"):
-            lo, hi = mine[0]["clean_ci95"]
-            ours += f" [{100 * lo:.1f}, {100 * hi:.1f}]"
+        ours = seeds_cell(mine, lambda r: r.get("clean_acc"), lambda r: r.get("clean_ci95"))
         refs = REFERENCES.get(name, {})
         theirs = "; ".join(f"{_pct(v)} ({REFERENCE_SOURCES[k]})" for k, v in refs.items()) or "–"
         n = mine[0].get("train_n")
-        lines.append(f"| {ROW_LABELS.get(name, name)} | {ours} | {n if n is None else f'{n:,}'} | {theirs} |")
+        lines.append(f"| {row_label(name)} | {ours} | {n if n is None else f'{n:,}'} | {theirs} |")
     return "\n".join(lines) + "\n"
 
 
@@ -219,12 +215,12 @@ def render(kind: str, path: Path) -> str:
         from .evaluate import render as render_results
 
         return render_results(load_results(path))
+    data = json.loads(path.read_text())
     if kind == "controls":
-        return controls_table(json.loads(path.read_text()))
+        return controls_table(data)
     if kind == "goals":
         timings = path.parent / "timings.json"
-        return goals_table(json.loads(path.read_text()), json.loads(timings.read_text()) if timings.is_file() else None)
-    data = json.loads(path.read_text())
+        return goals_table(data, json.loads(timings.read_text()) if timings.is_file() else None)
     if kind == "levers":
         return levers_table(data)
     if kind == "transfer":
