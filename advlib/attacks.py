@@ -5,13 +5,16 @@ Images are float NCHW in [0,1]. A threat model is three pure functions of tensor
 robustness library's ``attack_steps``; :func:`pgd` composes them.
 
 Attacks run the model in eval mode (BatchNorm uses running statistics, as the robustness
-library does) and restore the mode they found.
+library does) and restore the mode they found. In eval mode a BatchNorm that follows a
+convolution is an affine map, so :func:`folded` folds it into the convolution's weights: the
+attacks run on that folded view (the same function up to float rounding, ~1.4x faster on the CPU).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -131,6 +134,107 @@ def _better(score_new, hit_new, score_old, hit_old):
     return (hit_new & ~hit_old) | ((hit_new == hit_old) & (score_new > score_old))
 
 
+_FOLDED: "weakref.WeakKeyDictionary[torch.nn.Module, list]" = weakref.WeakKeyDictionary()
+
+
+def _state_signature(model: torch.nn.Module) -> tuple:
+    """Changes whenever a weight or a BatchNorm statistic does (in place, by replacement, or moved)."""
+    return tuple((t.data_ptr(), t._version, t.dtype, t.device)
+                 for t in (*model.parameters(), *model.buffers()))
+
+
+def _fold_graph(module: torch.nn.Module):
+    """(traced module, [(folded conv, conv, bn), ...]) for every BatchNorm2d whose only input is
+    a Conv2d's output, or None when nothing folds or torch.fx cannot trace ``module``.
+
+    The traced module shares every other layer with ``module`` (fx installs the same objects), so
+    only the folded convolutions need refreshing when the weights change; ``module`` itself is
+    never modified."""
+    import torch.fx as fx
+
+    try:
+        gm = fx.symbolic_trace(module)
+    except Exception:  # data-dependent control flow and the like: attack the model as it is
+        return None
+    mods = dict(gm.named_modules())
+    pairs = []
+    for node in list(gm.graph.nodes):
+        src = node.args[0] if node.op == "call_module" and node.args else None
+        if not (isinstance(src, fx.Node) and src.op == "call_module" and len(src.users) == 1
+                and type(mods.get(node.target)) is torch.nn.BatchNorm2d
+                and type(mods.get(src.target)) is torch.nn.Conv2d and mods[node.target].track_running_stats):
+            continue
+        conv, bn = mods[src.target], mods[node.target]
+        fused = torch.nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                                conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode)
+        parent, _, name = src.target.rpartition(".")
+        setattr(mods[parent], name, fused)  # a container fx created, or the traced module itself
+        mods[src.target] = fused
+        node.replace_all_uses_with(src)
+        gm.graph.erase_node(node)
+        pairs.append((fused, conv, bn))
+    if not pairs:
+        return None
+    gm.recompile()
+    return gm, pairs
+
+
+def _refresh(pairs) -> None:
+    """Recompute the folded weights from the convolutions and BatchNorm statistics they replace."""
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+    with torch.no_grad():
+        for fused, conv, bn in pairs:
+            w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+                                        bn.weight, bn.bias)
+            fmt = torch.channels_last if conv.weight.is_contiguous(memory_format=torch.channels_last) \
+                and not conv.weight.is_contiguous() else torch.contiguous_format
+            fused.weight = torch.nn.Parameter(w.detach().contiguous(memory_format=fmt), requires_grad=False)
+            fused.bias = torch.nn.Parameter(b.detach().clone(), requires_grad=False)
+
+
+def folded(model: torch.nn.Module) -> torch.nn.Module:
+    """What attacks run: a view of ``model`` in which each BatchNorm that directly follows a
+    convolution is folded into it (traced with ``torch.fx``), or ``model`` itself when nothing folds.
+
+    In eval mode such a BatchNorm is an affine map per channel, so the view computes the same
+    function (up to float rounding) without a BatchNorm forward and backward per layer and step:
+    ~1.4x faster attacks on the CPU (``benchmarks/bench_pgd.py``). The view shares all other layers
+    with ``model``, so it must run while ``model`` is in eval mode (the attacks see to that); an
+    advlib model keeps its ``features`` (only its ``body`` is traced). The view is cached per model,
+    and its folded weights are recomputed whenever a weight or running statistic changes (an
+    optimizer step, ``load_state_dict``, ``.to``): an attack during training sees the current weights.
+    """
+    if hasattr(model, "_orig_mod"):
+        return model  # torch.compile'd: compilation fuses on its own, and tracing would undo it
+    sig = _state_signature(model)
+    entry = _FOLDED.get(model)
+    if entry is None:
+        body = getattr(model, "body", None)
+        has_features = isinstance(body, torch.nn.Module) and callable(getattr(model, "features", None))
+        built = _fold_graph(body if has_features else model)
+        view, pairs = None, []
+        if built is not None:
+            traced, pairs = built
+            if has_features:  # a shallow copy with its own child table: model keeps its body
+                import copy
+
+                view = copy.copy(model)
+                view._modules = dict(model._modules)
+                view.body = traced
+            else:
+                view = traced
+            view.training = False  # the flag only: calling .eval() would reach the shared layers
+            traced.training = False
+        entry = _FOLDED[model] = [None, view, pairs]  # view None: nothing folds (never model: a weak key)
+    if entry[1] is None:
+        return model
+    if entry[0] != sig:
+        _refresh(entry[2])
+        entry[0] = sig
+    return entry[1]
+
+
 def pgd(model, x, y, *, norm="l2", eps, step_size, steps, targeted=False, random_start=True,
         restarts=1, generator: torch.Generator | None = None):
     """Projected gradient descent within an ``norm`` ball of radius ``eps`` around ``x``.
@@ -157,6 +261,7 @@ def pgd(model, x, y, *, norm="l2", eps, step_size, steps, targeted=False, random
         restarts = 1  # without a random start every restart is the same deterministic run
     best = _Best(x, targeted)
     with eval_mode(model), frozen_params(model), torch.enable_grad():
+        model = folded(model)
         if use_start:  # otherwise the first iterate is x itself and gets scored below
             with torch.no_grad():
                 best.offer(x, model(x), y)
@@ -278,7 +383,9 @@ def invert_representation(model, x_target, x_start, *, steps, step_size, eps=100
         raise ValueError(f"x_target {tuple(x_target.shape)} and x_start {tuple(x_start.shape)} differ in shape")
     if steps <= 0:
         raise ValueError(f"steps must be > 0, got {steps}")
-    g = feature_fn(model, features)
+    # model.features runs on the folded copy; a named layer or a given function on the model itself
+    g = feature_fn(folded(model) if features is None and callable(getattr(model, "features", None)) else model,
+                   features)
     tm = THREAT_MODELS["l2"]
     lengths = step_schedule(step_size, steps, schedule)
     fmt = torch.channels_last if (x_start.is_contiguous(memory_format=torch.channels_last)

@@ -5,7 +5,9 @@ synthetic images, against a small CNN trained for a few seconds on the same synt
 (so that robust accuracy means something). Timings alternate between the two attacks; the
 ratio uses the best of --repeats runs of each (the least disturbed on a shared machine), and
 the ratio of medians is printed beside it. advlib keeps the best iterate (the clean input is a
-candidate too), which costs two extra forward passes per attack; it must never be weaker.
+candidate too), which costs two extra forward passes per attack; it must never be weaker. Both get
+the same model object: advlib attacks it with its BatchNorm folded into the convolutions
+(``advlib.attacks.folded``, the same function), torchattacks runs it as given.
 
     python benchmarks/bench_pgd.py [--arch small] [--device auto|cpu|cuda] [--batch 256]
 
