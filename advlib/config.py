@@ -81,6 +81,14 @@ class Profile:
     # training set hard to rely on non-robust features as a converged ResNet-50 does
     source_augment: str = "crop,flip"
     source_weight_decay: float = 5e-4
+    # The model the targeted sets (D_rand, D_det, the D_other control) attack. 0 epochs: the
+    # standard source model, as in the paper. Otherwise a second standard model trained with this
+    # recipe: a small network fitted hard (non-robust, what D_NR needs) plants targeted
+    # perturbations that teach their labels less well than one trained with augmentation and
+    # weight decay, while the paper's ResNet-50 is both non-robust and well generalizing
+    target_source_epochs: int = 0
+    target_source_augment: str = "crop,flip"
+    target_source_weight_decay: float = 5e-4
     # --- robust source model: L2 adversarial training ----------------------------------------
     robust_epochs: int = 150
     adv_eps: float = 0.5  # L2 radius of the training attack (paper: 0.5)
@@ -110,6 +118,7 @@ class Profile:
     eval_restarts: int = 1
     eval_n: int = 0  # test images for robust accuracy; 0 = all of n_test
     eval_batch: int = 500
+    eval_every: int = 1  # clean test accuracy during training after every k-th epoch (and the last)
     # AutoAttack cross-check (torchattacks APGD-CE + APGD-T at eval_eps); 0 images = skip it
     autoattack_n: int = 1000  # seeded class-balanced test images attacked
     autoattack_steps: int = 100  # iterations of each APGD run (AutoAttack's standard: 100)
@@ -205,7 +214,7 @@ _PROFILES: dict[str, Profile] = {
     "cpu": Profile(
         name="cpu", n_train=10000, n_test=2000, arch="small", batch_size=128, lr=0.05,
         lr_drand=0.05, schedule="onecycle", epochs=20, source_epochs=60, robust_epochs=8,
-        source_augment="", source_weight_decay=0.0,
+        source_augment="", source_weight_decay=0.0, target_source_epochs=15, eval_every=5,
         adv_steps=5, adv_step_size=0.15, construct_n=6000, invert_n=3000, invert_steps=75,
         invert_step_size=0.2, target_eps=1.0, target_steps=50, target_step_size=0.1, shard_size=1000,
         eval_n=1000, eval_batch=500, eval_sweep="0,0.25,0.5,1.0", train_seeds="1,2",
@@ -297,10 +306,11 @@ def validate(p: Profile) -> None:
     need(p.invert_schedule in ("constant", "linear", "cosine"),
          f"invert_schedule must be constant|linear|cosine, got {p.invert_schedule!r}")
     for k in ("n_train", "n_test", "construct_n", "invert_n", "eval_n", "epochs", "source_epochs", "robust_epochs",
+              "target_source_epochs",
               "autoattack_n", "relabel_epochs", "transfer_n"):
         need(getattr(p, k) >= 0, f"{k} must be >= 0, got {getattr(p, k)}")
     for k in ("batch_size", "adv_steps", "invert_steps", "target_steps", "eval_steps", "shard_size",
-              "construct_batch", "eval_batch", "target_restarts", "eval_restarts", "lr_step", "autoattack_steps",
+              "construct_batch", "eval_batch", "eval_every", "target_restarts", "eval_restarts", "lr_step", "autoattack_steps",
               "autoattack_targets"):
         need(getattr(p, k) > 0, f"{k} must be > 0, got {getattr(p, k)}")
     for k in ("adv_eps", "target_eps", "eval_eps", "lr", "lr_drand", "adv_step_size", "invert_step_size",
@@ -316,7 +326,8 @@ def validate(p: Profile) -> None:
     bad = [a for a in p.transfer_arch_list if a not in ARCHS]
     need(not bad, f"transfer_archs: unknown {bad}; expected names from {ARCHS}")
     need(p.transfer_eps >= 0, f"transfer_eps must be >= 0, got {p.transfer_eps}")
-    for key in ("augment", "source_augment"):
+    need(p.target_source_weight_decay >= 0, f"target_source_weight_decay must be >= 0, got {p.target_source_weight_decay}")
+    for key in ("augment", "source_augment", "target_source_augment"):
         try:
             parse_augment(getattr(p, key))
         except ValueError as e:

@@ -45,6 +45,7 @@ ALGORITHM = {
     "d_det": "targeted_pgd_l2",
 }
 SOURCE_ROLE = {"d_robust": "robust", "d_non_robust": "standard", "d_rand": "standard", "d_det": "standard"}
+TARGETED_SETS = ("d_rand", "d_det")  # and the D_other control: attack the same model as these
 TARGET_RULE = {
     "d_rand": "t ~ Uniform{0..k-1} (paper: uniformly at random among classes; t may equal y)",
     "d_det": "t = (y + 1) mod k",
@@ -63,6 +64,19 @@ _MATCH_KEYS = ("name", "algorithm", "source_model", "pool", "n", "seed", "shard_
 # ================================================================================================
 # Source models
 # ================================================================================================
+def source_role(name: str, profile: Profile) -> str:
+    """Which source model builds ``name``: ``SOURCE_ROLE``, except that the targeted sets attack the
+    "targeted" model when the profile trains one (``target_source_epochs`` > 0)."""
+    if name in TARGETED_SETS and profile.target_source_epochs > 0:
+        return "targeted"
+    return SOURCE_ROLE[name]
+
+
+def source_roles(profile: Profile) -> tuple[str, ...]:
+    """The source models a profile trains: standard and robust, and "targeted" when asked for."""
+    return ("standard", "robust") + (("targeted",) if profile.target_source_epochs > 0 else ())
+
+
 def source_models(profile: Profile, train_images, train_labels, paths, eval_data=None, progress=True) -> dict:
     """Train (or load) the two source models of Section 3.
 
@@ -73,7 +87,9 @@ def source_models(profile: Profile, train_images, train_labels, paths, eval_data
     Returns ``{"standard": model, "robust": model, "histories": {"standard": h, "robust": h}}``:
     standard training (``train_config(profile, "standard")``) and L2 adversarial training
     (``train_config(profile, "robust")``; paper: eps 0.5, 7 steps of 0.1), kept in
-    ``paths.source_model("standard")`` / ``paths.source_model("robust")`` and resumed from there,
+    ``paths.source_model("standard")`` / ``paths.source_model("robust")`` and resumed from there;
+    with ``profile.target_source_epochs`` > 0 also ``"targeted"``, the standard model of the
+    targeted sets (``train_config(profile, "targeted")``),
     on ``profile.device``. Each is keyed by its provenance (the sha256 of the CIFAR-10 training
     tensors and its config): other data or settings train a new model, never reuse the old one.
     """
@@ -81,7 +97,7 @@ def source_models(profile: Profile, train_images, train_labels, paths, eval_data
 
     device = get_device(profile.device)
     out: dict = {"histories": {}}
-    for role in ("standard", "robust"):
+    for role in source_roles(profile):
         ckpt = getattr(profile, f"{role}_checkpoint", "")
         if ckpt:  # bring your own: a robustness-library checkpoint instead of training
             from .external import checkpoint_provenance, load_robustness_checkpoint
@@ -95,7 +111,7 @@ def source_models(profile: Profile, train_images, train_labels, paths, eval_data
         cfg = tr.train_config(profile, role)
         model, history = tr.train_or_load(cfg, train_images, train_labels, paths.source_model(role),
                                           eval_data=eval_data, progress=progress, device=device,
-                                          source="cifar10", dataset="cifar10")
+                                          source="cifar10", dataset="cifar10", eval_every=profile.eval_every)
         out[role] = model
         out["histories"][role] = history
     return out
@@ -307,7 +323,8 @@ def dataset_settings(name: str, model, images, labels, profile: Profile) -> dict
     s = {
         "name": name,
         "algorithm": ALGORITHM[name],
-        "source_model": {"arch": profile.arch, "which": SOURCE_ROLE[name], "fingerprint": model_fingerprint(model)},
+        "source_model": {"arch": profile.arch, "which": source_role(name, profile),
+                         "fingerprint": model_fingerprint(model)},
         "pool": {"size": n_pool, "fingerprint": pool_fingerprint(images, labels)},
         "n": n,
         "seed": profile.seed,
@@ -531,7 +548,8 @@ def construct_all(profile: Profile, paths, train_images, train_labels, models: d
                   progress=True) -> dict[str, dict]:
     """Build each dataset of ``which`` (default ``profile.dataset_list``) into
     ``paths.dataset(name, "constructed")``: D_R with ``models["robust"]``, the others with
-    ``models["standard"]``. Returns ``{name: meta}``."""
+    ``models["standard"]`` (D_rand / D_det with ``models["targeted"]`` when the profile trains one:
+    :func:`source_role`). Returns ``{name: meta}``."""
     if which is None:
         names = profile.dataset_list
     elif isinstance(which, str):
@@ -542,7 +560,7 @@ def construct_all(profile: Profile, paths, train_images, train_labels, models: d
     for name in names:
         if name not in DATASETS:
             raise ValueError(f"unknown dataset {name!r}; expected names from {DATASETS}")
-        role = SOURCE_ROLE[name]
+        role = source_role(name, profile)
         if role not in models:
             raise KeyError(f"construct_all: {name} needs models[{role!r}]; got keys {sorted(models)}")
         out[name] = construct_dataset(name, model=models[role], images=train_images, labels=train_labels,
@@ -552,7 +570,8 @@ def construct_all(profile: Profile, paths, train_images, train_labels, models: d
 
 
 __all__ = [
-    "ALGORITHM", "SOURCE_ROLE", "TARGET_RULE", "INVERT_EPS", "source_models", "shard_generator", "other_indices",
+    "ALGORITHM", "SOURCE_ROLE", "TARGETED_SETS", "source_role", "source_roles", "TARGET_RULE", "INVERT_EPS",
+    "source_models", "shard_generator", "other_indices",
     "choose_targets", "build_robust_set", "build_targeted_set", "model_fingerprint", "pool_fingerprint",
     "dataset_settings", "construct_dataset", "construct_all", "is_complete",
 ]

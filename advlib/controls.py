@@ -43,6 +43,7 @@ from .construct import (
     num_classes_of,
     pool_fingerprint,
     shard_generator,
+    source_role,
 )
 from .evaluate import fp32
 from .utils import model_device, progress_bar, tensors_sha256
@@ -215,8 +216,9 @@ def subset_variant(variant: str, images: torch.Tensor, labels: torch.Tensor, met
 # Files: one control set per folder, reused when its settings match
 # ================================================================================================
 def control_settings(name: str, profile: Profile, images, labels, model=None) -> dict:
-    """What determines control ``name`` (compared on reuse). ``model``: the standard source model
-    (``d_other``) or the briefly trained one (``relabel``); unused by the synthetic sets."""
+    """What determines control ``name`` (compared on reuse). ``model``: the model D_rand / D_det
+    attack (``d_other``; ``construct.source_role``) or the briefly trained one (``relabel``);
+    unused by the synthetic sets."""
     if name not in CONTROL_SETS:
         raise ValueError(f"unknown control {name!r}; expected one of {CONTROL_SETS}")
     n_pool = len(images)
@@ -226,8 +228,8 @@ def control_settings(name: str, profile: Profile, images, labels, model=None) ->
     if name in ("d_other", "relabel"):
         if model is None:
             raise ValueError(f"control {name!r} needs a model (the {'standard source' if name == 'd_other' else 'brief'} model)")
-        s["source_model"] = {"arch": profile.arch, "which": "standard" if name == "d_other" else "brief",
-                             "fingerprint": model_fingerprint(model)}
+        which = source_role("d_rand", profile) if name == "d_other" else "brief"
+        s["source_model"] = {"arch": profile.arch, "which": which, "fingerprint": model_fingerprint(model)}
         s["num_classes"] = num_classes_of(model, images)
     else:
         s["num_classes"] = 10
@@ -263,7 +265,7 @@ def build_control(name: str, *, profile: Profile, images, labels, out_dir, model
     one built with other settings is rebuilt (a notice says why; models trained on the old one are
     set aside by ``advlib.train.train_or_load`` since their provenance no longer matches).
 
-    ``model``: the standard source model for ``d_other``, the briefly trained model for
+    ``model``: the model D_rand / D_det attack for ``d_other``, the briefly trained model for
     ``relabel``, None for the synthetic sets. Images: the run's training pool, float NCHW in [0,1]."""
     from .data import save_feature_dataset
 

@@ -61,7 +61,17 @@ def source_models(profile: str, rows: list[dict]) -> str:
     return (f"{smoke_note(profile)}The standard model reaches {std.get('clean acc')} clean and {std.get(key)} under "
             f"attack ({key}); the adversarially trained one {rob.get('clean acc')} / {rob.get(key)}. The paper's "
             f"standard ResNet-50: 95% / 4.5% at ε = 0.25. The gap between the two models' robust accuracies is the "
-            f"room the construction has: D_R inherits the robust model's features, D_NR the standard model's.")
+            f"room the construction has: D_R inherits the robust model's features, D_NR the standard model's."
+            + _targeted_note(by.get("targeted"), key))
+
+
+def _targeted_note(row: dict | None, key: str) -> str:
+    if not row:
+        return ""
+    return (f" D_rand and D_det attack a second standard model, trained with augmentation and weight decay "
+            f"({row.get('clean acc')} / {row.get(key)}): at this scale the hard-fitted model above is the "
+            f"non-robust one D_NR needs, while the augmented one plants targeted perturbations that teach "
+            f"their labels better (profile field `target_source_epochs`).")
 
 
 def construction(metas: dict) -> str:

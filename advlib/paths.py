@@ -28,7 +28,9 @@ from .config import ALL_SETS, DATASETS, RELEASE_NAMES, SUBSET_VARIANTS
 
 DATA_SOURCES = ("constructed", "released")  # where a feature dataset comes from
 MODEL_SOURCES = ("cifar10", *DATA_SOURCES)  # what a model was trained on
-SOURCE_ROLES = ("standard", "robust")  # the two source models, trained on CIFAR-10
+# the source models, trained on CIFAR-10; "targeted" only where the profile gives the targeted
+# sets a standard model of their own (``target_source_epochs``)
+SOURCE_ROLES = ("standard", "robust", "targeted")
 # other models trained on CIFAR-10: "brief" (the relabel control's model) and "<role>-<arch>" /
 # "standard-<arch>" standard models of other architectures (the transfer study)
 
@@ -109,7 +111,7 @@ class RunPaths:
         return self.models / source / (name if seed is None else f"{name}-seed{int(seed)}")
 
     def source_model(self, role: str) -> Path:
-        """Folder of the standard or L2-robust source model (``role`` "standard" | "robust")."""
+        """Folder of a source model (``role`` "standard" | "robust" | "targeted")."""
         return self.model(role, "cifar10")
 
     def available(self, source: str = "constructed") -> list[str]:

@@ -148,7 +148,8 @@ def train_on_sets(cfg, paths, sets: dict, test, source: str = "", progress=True)
         for seed in cfg.seeds:
             tcfg = dataclasses.replace(tr.train_config(cfg, "dataset", name), seed=seed)
             _, hist = tr.train_or_load(tcfg, x, y, paths.model(name, source, _seed_arg(cfg, seed)), eval_data=test,
-                                       progress=progress, device=get_device(cfg.device), source=source, dataset=name)
+                                       progress=progress, device=get_device(cfg.device), source=source, dataset=name,
+                                       eval_every=cfg.eval_every)
             histories[name if seed == cfg.seed else f"{name}-seed{seed}"] = hist
     return histories
 
@@ -164,12 +165,14 @@ def train_standard_seeds(cfg, paths, train, test, progress=True) -> dict[str, di
     for seed in cfg.standard_seeds[1:]:
         tcfg = dataclasses.replace(tr.train_config(cfg, "standard"), seed=seed)
         _, hist = tr.train_or_load(tcfg, *train, paths.model("standard", "cifar10", seed), eval_data=test,
-                                   progress=progress, device=get_device(cfg.device), source="cifar10", dataset="cifar10")
+                                   progress=progress, device=get_device(cfg.device), source="cifar10", dataset="cifar10",
+                                   eval_every=cfg.eval_every)
         out[f"standard-seed{seed}"] = hist
     return out
 
 
-ROW_OF_ROLE = {"standard": "standard", "robust": "adversarial"}  # results.json names of the source models
+# results.json names of the source models
+ROW_OF_ROLE = {"standard": "standard", "robust": "adversarial", "targeted": "standard_targeted"}
 
 
 def extra_seed_profile(cfg):
@@ -215,7 +218,10 @@ def evaluate_all(cfg, paths, test, source: str = "", progress=True) -> dict:
 
     source = source or cfg.dataset_source
     device = get_device(cfg.device)
-    todo = [("cifar10", "standard", seed) for seed in cfg.standard_seeds] + [("cifar10", "robust", cfg.seed)]
+    from .construct import source_roles
+
+    todo = [("cifar10", "standard", seed) for seed in cfg.standard_seeds]
+    todo += [("cifar10", role, cfg.seed) for role in source_roles(cfg) if role != "standard"]
     todo += [(source, name, seed) for name in cfg.dataset_list for seed in cfg.seeds]
     results = ev.load_results(paths.results) if paths.results.is_file() else {"rows": []}
     settings = eval_settings(cfg)
@@ -237,8 +243,10 @@ def evaluate_all(cfg, paths, test, source: str = "", progress=True) -> dict:
             continue
         if progress:
             print(f"[advlib] evaluating {model_dir.relative_to(paths.root)}", flush=True)
-        # the run's own seed: the whole sweep and the AutoAttack cross-check; extra seeds: eval_eps only
-        metrics = ev.evaluate_model(model, *test, cfg if seed == cfg.seed else extra_seed_profile(cfg))
+        # the run's own seed: the whole sweep and the AutoAttack cross-check; extra seeds and the
+        # targeted sets' own source model (a means, not a result): eval_eps only
+        full = seed == cfg.seed and name != "targeted"
+        metrics = ev.evaluate_model(model, *test, cfg if full else extra_seed_profile(cfg))
         tcfg = (prov or {}).get("train_config") or json.loads((model_dir / "config.json").read_text())
         row = ev.results_row(row_name, model_source, metrics, arch=tcfg.get("arch"), seed=seed,
                              train_n=(prov or {}).get("n"), dataset_sha256=dataset_sha, checkpoint_sha256=ckpt_sha,
@@ -284,7 +292,7 @@ def source_model_rows(cfg, sources: dict, test) -> list[dict]:
         return []
     idx = ev.eval_subset(test[1], cfg.eval_n, cfg.seed)
     rows = []
-    for name in ("standard", "robust"):
+    for name in [r for r in ("standard", "robust", "targeted") if r in sources]:
         model = sources[name]
         rows.append({"source model": name, "arch": cfg.arch,
                      "clean acc": pct(ev.accuracy(model, *test)),

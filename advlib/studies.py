@@ -12,6 +12,7 @@ from . import controls as ctl
 from . import evaluate as ev
 from . import train as tr
 from . import transfer as tf
+from .construct import source_role
 from .paths import RunPaths
 from .pipeline import eval_settings, pct
 from .utils import get_device, machine_record, state_dict_sha256, tensors_sha256
@@ -36,7 +37,21 @@ def standard_source(cfg, paths: RunPaths, train, test=None, progress=True):
     """The standard source model of notebook 02 (loaded; trained first if the run lacks it)."""
     tcfg = tr.train_config(cfg, "standard")
     model, _ = tr.train_or_load(tcfg, *train, paths.source_model("standard"), eval_data=test, progress=progress,
-                                device=get_device(cfg.device), source="cifar10", dataset="cifar10")
+                                device=get_device(cfg.device), source="cifar10", dataset="cifar10",
+                                eval_every=cfg.eval_every)
+    return model
+
+
+def targeted_source(cfg, paths: RunPaths, train, test=None, progress=True):
+    """The model D_rand, D_det and the D_other control attack (``construct.source_role``): the
+    standard source model, or the profile's own standard model for the targeted sets
+    (``target_source_epochs`` > 0, in ``models/cifar10/targeted``); loaded, trained first if missing."""
+    role = source_role("d_rand", cfg)
+    if role == "standard":
+        return standard_source(cfg, paths, train, test, progress)
+    model, _ = tr.train_or_load(tr.train_config(cfg, role), *train, paths.source_model(role), eval_data=test,
+                                progress=progress, device=get_device(cfg.device), source="cifar10",
+                                dataset="cifar10", eval_every=cfg.eval_every)
     return model
 
 
@@ -45,7 +60,8 @@ def brief_model(cfg, paths: RunPaths, train, test=None, progress=True):
     CIFAR-10 training subset, in ``models/cifar10/brief``."""
     tcfg = dataclasses.replace(tr.train_config(cfg, "standard"), epochs=cfg.relabel_epochs)
     model, _ = tr.train_or_load(tcfg, *train, paths.model("brief", "cifar10"), eval_data=test, progress=progress,
-                                device=get_device(cfg.device), source="cifar10", dataset="cifar10")
+                                device=get_device(cfg.device), source="cifar10", dataset="cifar10",
+                                eval_every=cfg.eval_every)
     return model
 
 
@@ -62,7 +78,7 @@ def build_controls(cfg, paths: RunPaths, train, source, brief, progress=True) ->
     return out
 
 
-def _parent(paths: RunPaths, name: str, train, source) -> tuple | None:
+def _parent(cfg, paths: RunPaths, name: str, train, source) -> tuple | None:
     """(images, labels, meta) of the constructed D_rand / D_det, checked against this run's
     training pool and source model; None when the run has not built it."""
     from .construct import model_fingerprint, pool_fingerprint
@@ -77,8 +93,8 @@ def _parent(paths: RunPaths, name: str, train, source) -> tuple | None:
                          "rerun notebook 02 with this profile")
     built_by = (meta.get("source_model") or {}).get("fingerprint")
     if source is not None and built_by != model_fingerprint(source):
-        raise ValueError(f"{d}: built by another standard model ({built_by}) than the one in "
-                         f"{paths.source_model('standard')}: rerun notebook 02")
+        raise ValueError(f"{d}: built by another model ({built_by}) than the one in "
+                         f"{paths.source_model(source_role(name, cfg))}: rerun notebook 02")
     x, y = data.load_feature_dataset(d)
     return x, y, meta
 
@@ -93,7 +109,7 @@ def subset_variants(cfg, paths: RunPaths, train, source) -> dict[str, dict]:
     for variant in config.SUBSET_VARIANTS:
         pname = ctl.VARIANT_OF[variant]
         if pname not in parents:
-            parents[pname] = _parent(paths, pname, train, source)
+            parents[pname] = _parent(cfg, paths, pname, train, source)
         if parents[pname] is None:
             continue
         x, y, meta = parents[pname]
@@ -124,7 +140,8 @@ def train_controls(cfg, paths: RunPaths, sets: dict, test=None, progress=True) -
     for name, (x, y) in sets.items():
         tcfg = tr.train_config(cfg, "dataset", name)
         _, histories[name] = tr.train_or_load(tcfg, x, y, paths.model(name, SOURCE), eval_data=test, progress=progress,
-                                              device=get_device(cfg.device), source=SOURCE, dataset=name)
+                                              device=get_device(cfg.device), source=SOURCE, dataset=name,
+                                              eval_every=cfg.eval_every)
     return histories
 
 
@@ -260,8 +277,8 @@ def summary_rows(summary: list[dict]) -> list[dict]:
 # ================================================================================================
 def transfer_examples(cfg, test, source) -> dict:
     """Targeted L2 PGD (``transfer_eps``, ``target_steps`` of ``target_step_size``, t = y + 1) on the
-    standard source model for ``transfer_n`` seeded class-balanced test images, with the source's
-    own (white-box) hit rate."""
+    model that built D_det (``targeted_source``) for ``transfer_n`` seeded class-balanced test
+    images, with the source's own (white-box) hit rate."""
     adv = tf.targeted_examples(source, *test, n=cfg.transfer_n, eps=cfg.transfer_eps, steps=cfg.target_steps,
                                step_size=cfg.target_step_size, restarts=cfg.target_restarts, seed=cfg.seed,
                                batch_size=cfg.construct_batch, amp=cfg.amp)
@@ -275,7 +292,8 @@ def _dataset_model(cfg, paths: RunPaths, name: str, arch: str, x, y, test, progr
     tcfg = dataclasses.replace(tr.train_config(cfg, "dataset", name), arch=arch)
     folder = paths.model(name if arch == cfg.arch else f"{name}@{arch}", SOURCE)
     model, hist = tr.train_or_load(tcfg, x, y, folder, eval_data=test, progress=progress,
-                                   device=get_device(cfg.device), source=SOURCE, dataset=name)
+                                   device=get_device(cfg.device), source=SOURCE, dataset=name,
+                                   eval_every=cfg.eval_every)
     return model, hist, folder
 
 
@@ -305,10 +323,13 @@ def transfer_models(cfg, paths: RunPaths, train, test=None, progress=True) -> di
         for name, (x, y) in sets.items():
             model, hist, folder = _dataset_model(cfg, paths, name, arch, x, y, test, progress)
             entry[name], entry["histories"][f"{name}@{arch}"], entry["dirs"][name] = model, hist, folder
-        scfg = dataclasses.replace(tr.train_config(cfg, "standard"), arch=arch, seed=standard_seed(cfg, arch))
+        # the recipe of the model whose examples are transferred (the targeted sets' source)
+        scfg = dataclasses.replace(tr.train_config(cfg, source_role("d_det", cfg)), arch=arch,
+                                   seed=standard_seed(cfg, arch))
         folder = paths.model(f"standard-{arch}", "cifar10")
         entry["standard"], entry["histories"][f"standard-{arch}"] = tr.train_or_load(
-            scfg, *train, folder, eval_data=test, progress=progress, device=device, source="cifar10", dataset="cifar10")
+            scfg, *train, folder, eval_data=test, progress=progress, device=device, source="cifar10", dataset="cifar10",
+            eval_every=cfg.eval_every)
         entry["dirs"]["standard"] = folder
         entry["standard_seed"] = scfg.seed
         out[arch] = entry
@@ -338,7 +359,7 @@ def transfer_results(cfg, paths: RunPaths, models: dict, adv: dict, test, source
                 "step_size": cfg.target_step_size, "restarts": cfg.target_restarts, "target_rule": tf.TARGET_RULE,
                 "seed": cfg.seed, "n_test": len(test[1]), "cifar_source": cfg.cifar_source, "epochs": cfg.epochs,
                 "source_epochs": cfg.source_epochs}
-    src = {"arch": cfg.arch, "model_dir": str(paths.source_model("standard").relative_to(paths.root)),
+    src = {"arch": cfg.arch, "model_dir": str(paths.source_model(source_role("d_det", cfg)).relative_to(paths.root)),
            "whitebox_rate": adv.get("whitebox_rate")}
     if source is not None:
         src["fingerprint"] = model_fingerprint(source)
@@ -366,7 +387,7 @@ def transfer_table(result: dict) -> list[dict]:
 
 
 __all__ = [
-    "label", "standard_source", "brief_model", "build_controls", "subset_variants", "control_sets", "train_controls",
+    "label", "standard_source", "targeted_source", "brief_model", "build_controls", "subset_variants", "control_sets", "train_controls",
     "control_eval_profile", "evaluate_controls", "controls_summary", "construction_rows", "variant_rows",
     "summary_rows", "transfer_examples", "standard_seed", "transfer_models", "transfer_results", "transfer_model_rows",
     "transfer_table",

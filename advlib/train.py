@@ -65,7 +65,7 @@ from .utils import (
 RAND_LIKE = ("d_rand", "d_other", "d_rand_synthetic", "d_rand_t_ne_y", "d_rand_hits")
 DET_LIKE = ("d_det", "d_det_synthetic", "d_det_hits")
 SCHEDULES = ("step", "onecycle", "constant")
-ROLES = ("standard", "robust", "dataset")
+ROLES = ("standard", "robust", "targeted", "dataset")
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.json"
 CONFIG = "config.json"
@@ -119,6 +119,8 @@ def train_config(profile, role: str, dataset: str | None = None) -> TrainConfig:
 
     role "standard": the standard source model (``profile.source_epochs``, ``source_augment``,
     ``source_weight_decay``);
+    "targeted": the standard model the targeted sets attack when the profile asks for one of their
+    own (``target_source_epochs`` > 0, ``target_source_augment``, ``target_source_weight_decay``);
     "robust": the L2-adversarially trained source model (``profile.robust_epochs``, ``adv_*``);
     "dataset": standard training on the constructed/released set ``dataset`` (``profile.epochs``),
     with ``profile.lr_drand`` for d_rand and no augmentation for d_det, as in the paper; the
@@ -140,6 +142,12 @@ def train_config(profile, role: str, dataset: str | None = None) -> TrainConfig:
     )
     if role == "standard":
         cfg = dataclasses.replace(cfg, augment=p.source_augment, weight_decay=p.source_weight_decay)
+    if role == "targeted":
+        if p.target_source_epochs <= 0:
+            raise ValueError(f"profile {p.name!r} has target_source_epochs 0: its targeted sets attack the standard "
+                             "source model, there is no 'targeted' model to train")
+        cfg = dataclasses.replace(cfg, epochs=p.target_source_epochs, augment=p.target_source_augment,
+                                  weight_decay=p.target_source_weight_decay)
     if role == "robust":
         cfg = dataclasses.replace(cfg, epochs=p.robust_epochs, adversarial=True, adv_eps=p.adv_eps,
                                   adv_steps=p.adv_steps, adv_step_size=p.adv_step_size,
@@ -326,7 +334,7 @@ def _save(out_dir: Path, model, opt, sched, epoch: int, history: dict, cfg: Trai
 
 def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, *, out_dir=None,
         eval_data=None, resume: bool = True, progress: bool = True, stop_after: int | None = None,
-        provenance: dict | None = None, num_classes: int | None = None) -> dict:
+        provenance: dict | None = None, num_classes: int | None = None, eval_every: int = 1) -> dict:
     """Train ``model`` (in place, on the device it is on) and return the history.
 
     model: any ``nn.Module`` mapping images in [0,1] to logits [N, num_classes] (an advlib model
@@ -334,7 +342,9 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
     width of the model's output. images: [N,C,H,W] float in [0,1] or uint8; labels: int64 [N].
     provenance: ``make_provenance(...)``, stored with the checkpoint; resuming requires it to
     match (a ValueError names what changed). eval_data: optional
-    ``(x_test, y_test)`` whose clean accuracy is recorded after every epoch. With ``out_dir``, a
+    ``(x_test, y_test)`` whose clean accuracy is recorded after every ``eval_every``-th epoch and
+    after the last (None in between; evaluating is monitoring only, it never changes the
+    weights, so ``eval_every`` is not part of the config a checkpoint is keyed by). With ``out_dir``, a
     checkpoint is written after every epoch; ``resume=True`` continues from it when its config
     equals ``cfg`` and its provenance equals ``provenance`` (a finished run returns at once). ``stop_after=k`` stops after epoch k (to
     simulate a kill). Returns ``{"epoch", "loss", "train_acc", "eval_acc", "lr", "seconds"}``,
@@ -364,6 +374,8 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
         check_data(eval_data[0], eval_data[1], num_classes=num_classes, name="eval_data images")
     if stop_after is not None and stop_after < 0:
         raise ValueError(f"stop_after must be >= 0 or None, got {stop_after}")
+    if not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"eval_every must be an int >= 1, got {eval_every!r}")
     world, rank = dist.world_size(), dist.rank()
     n = images.shape[0]
     if min(n, cfg.batch_size) < world:
@@ -467,7 +479,8 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
                         bar.update(1)
                 if cfg.schedule != "onecycle":
                     sched.step()
-                eval_acc = accuracy(model, *eval_data) if eval_data is not None else None
+                due = (epoch + 1) % eval_every == 0 or epoch + 1 == cfg.epochs
+                eval_acc = accuracy(model, *eval_data) if (eval_data is not None and due) else None
             loss_total, correct, seen = dist.all_reduce_sum(totals).tolist()
             history["epoch"].append(epoch + 1)
             history["loss"].append(loss_total / max(seen, 1))
@@ -556,7 +569,7 @@ def checkpoint_sha256(out_dir) -> str:
 
 def train_or_load(cfg: TrainConfig, images, labels, out_dir, eval_data=None, progress: bool = True,
                   device=None, *, source: str | None = None, dataset: str | None = None,
-                  stop_after: int | None = None) -> tuple[torch.nn.Module, dict]:
+                  stop_after: int | None = None, eval_every: int = 1) -> tuple[torch.nn.Module, dict]:
     """For notebooks: build ``cfg.arch`` (seeded with ``cfg.seed``), fit it in ``out_dir``
     (resuming, or returning at once when finished) and return ``(model in eval mode, history)``.
 
@@ -573,7 +586,7 @@ def train_or_load(cfg: TrainConfig, images, labels, out_dir, eval_data=None, pro
     set_seed(cfg.seed)
     model = build_model(cfg.arch).to(device)
     history = fit(model, images, labels, cfg, out_dir=out_dir, eval_data=eval_data, progress=progress,
-                  provenance=prov, stop_after=stop_after)
+                  provenance=prov, stop_after=stop_after, eval_every=eval_every)
     return model.eval(), history
 
 

@@ -274,18 +274,18 @@ class Explorer:
 
 
 def load_models(paths, source: str = "constructed") -> dict:
-    """Trained models present in the run directory: the two source models ("standard", "robust",
-    trained on CIFAR-10) and the model trained on each dataset of ``source``.
+    """Trained models present in the run directory: the source models ("standard", "robust", and
+    "targeted" where the profile trains one; on CIFAR-10) and the model trained on each dataset of ``source``.
 
     A model counts as present when its folder holds ``checkpoint.pt`` and ``config.json`` (a run
     still training shows its latest checkpoint); it is loaded with ``advlib.train.load_trained``
     onto the device that function picks (CUDA when available).
     """
-    from .paths import RunPaths, check_source
+    from .paths import SOURCE_ROLES, RunPaths, check_source
 
     paths = paths if isinstance(paths, RunPaths) else RunPaths.of(paths)
     check_source(source)
-    folders = {role: paths.source_model(role) for role in ("standard", "robust")}
+    folders = {role: paths.source_model(role) for role in SOURCE_ROLES}
     folders.update({name: paths.model(name, source) for name in DATASETS})
     present = {n: d for n, d in folders.items() if (d / "checkpoint.pt").is_file() and (d / "config.json").is_file()}
     if not present:

@@ -14,6 +14,7 @@ from advlib.config import get_profile
 from advlib.data import load_cifar10, load_feature_dataset
 from advlib.models import build_model
 from advlib.paths import RunPaths
+from advlib.train import train_config
 
 N_POOL = 200
 
@@ -171,6 +172,40 @@ def test_construct_all_uses_the_right_models(model, pool, tmp_path):
     assert paths.available() == ["d_robust", "d_det"]
     with pytest.raises(KeyError, match="robust"):
         construct.construct_all(_profile(), paths, x, y, {"standard": model}, which="d_robust", progress=False)
+
+
+def test_targeted_sets_attack_the_targeted_model_when_the_profile_trains_one(model, pool, tmp_path):
+    targeted = build_model("tiny").eval()  # other weights stand in for the augmented standard model
+    paths = RunPaths.of(tmp_path)
+    x, y = pool
+    prof = _profile(construct_n=6, invert_n=4, target_source_epochs=1)
+    assert construct.source_roles(prof) == ("standard", "robust", "targeted")
+    assert [construct.source_role(n, prof) for n in ("d_robust", "d_non_robust", "d_rand", "d_det")] == \
+        ["robust", "standard", "targeted", "targeted"]
+    metas = construct.construct_all(prof, paths, x, y, {"standard": model, "targeted": targeted},
+                                    which=["d_non_robust", "d_det"], progress=False)
+    assert metas["d_det"]["source_model"]["which"] == "targeted"
+    assert metas["d_det"]["source_model"]["fingerprint"] == construct.model_fingerprint(targeted)
+    assert metas["d_non_robust"]["source_model"]["fingerprint"] == construct.model_fingerprint(model)
+    with pytest.raises(KeyError, match="targeted"):  # asked for, not given: no silent fallback
+        construct.construct_all(prof, RunPaths.of(tmp_path / "b"), x, y, {"standard": model}, which="d_rand",
+                                progress=False)
+    # without target_source_epochs the paper's single standard model builds them
+    assert construct.source_role("d_rand", _profile()) == "standard"
+
+
+def test_source_models_train_the_targeted_model_with_its_own_recipe(pool, tmp_path):
+    x, y = pool
+    prof = get_profile("smoke", source_epochs=1, robust_epochs=1, adv_steps=1, batch_size=100, device="cpu",
+                       target_source_epochs=2, target_source_augment="flip", target_source_weight_decay=1e-3)
+    paths = RunPaths.of(tmp_path)
+    out = construct.source_models(prof, x[:100], y[:100], paths, progress=False)
+    cfg = json.loads((paths.source_model("targeted") / "config.json").read_text())
+    assert (cfg["epochs"], cfg["augment"], cfg["weight_decay"]) == (2, "flip", 1e-3)
+    assert len(out["histories"]["targeted"]["epoch"]) == 2
+    assert construct.model_fingerprint(out["targeted"]) != construct.model_fingerprint(out["standard"])
+    with pytest.raises(ValueError, match="target_source_epochs"):
+        train_config(get_profile("smoke"), "targeted")
 
 
 def test_source_models_train_then_load(pool, tmp_path):

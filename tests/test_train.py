@@ -331,3 +331,21 @@ def test_standard_source_model_has_its_own_augmentation_and_weight_decay():
     assert (rob.augment, rob.weight_decay) == ("crop,flip", 5e-4) == (ds.augment, ds.weight_decay)
     with pytest.raises(ValueError, match="source_augment"):
         get_profile("cpu", source_augment="zoom")
+
+
+def test_eval_every_evaluates_every_kth_and_the_last_epoch_and_leaves_the_weights_alone(data):
+    x, y = data
+    cfg = small_cfg(epochs=5, schedule="constant", augment="")
+    every = fit(m_every := fresh(), x, y, cfg, eval_data=(x[:64], y[:64]), progress=False, eval_every=2)
+    each = fit(m_each := fresh(), x, y, cfg, eval_data=(x[:64], y[:64]), progress=False)
+    assert [a is not None for a in every["eval_acc"]] == [False, True, False, True, True]
+    assert [every["eval_acc"][i] for i in (1, 3, 4)] == [each["eval_acc"][i] for i in (1, 3, 4)]
+    assert every["loss"] == each["loss"]  # monitoring only: the same training either way
+    assert _state_equal(m_every, m_each)
+    with pytest.raises(ValueError, match="eval_every"):
+        fit(fresh(), x, y, cfg, progress=False, eval_every=0)
+
+
+def test_profile_eval_every_is_validated():
+    with pytest.raises(ValueError, match="eval_every"):
+        get_profile("smoke", eval_every=0)

@@ -401,3 +401,10 @@ def test_accuracy_vs_eps_starts_at_the_tables_clean_accuracy():
     pts = dict(zip(line.get_xdata(), line.get_ydata(), strict=True))
     assert pts[0.0] == 0.62, "eps = 0 is clean_acc on all test images, as in the table"
     assert pts[0.25] == 0.3 and pts[0.5] == 0.1
+
+
+def test_training_curves_plot_only_the_evaluated_epochs():
+    h = {"loss": [2.0, 1.5, 1.2, 1.0], "train_acc": [0.2, 0.4, 0.5, 0.6], "eval_acc": [None, 0.35, None, 0.45]}
+    ax_a = viz.training_curves({"d_det": h}).get_axes()[1]
+    ev = [ln for ln in ax_a.get_lines() if ln.get_label().endswith("eval")][0]
+    assert list(ev.get_xdata()) == [2, 4] and list(ev.get_ydata()) == [0.35, 0.45]

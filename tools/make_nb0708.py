@@ -49,10 +49,11 @@ Distill (2019; ResNet-18 on 18.8k relabelled mistakes: 49.7%).""",
     "",
     [
         ("md", "## The run's training images and source model\n\nThe class-balanced subset and the standard model "
-               "that D_rand and D_det were built with (notebook 02)."),
+               "that D_rand and D_det were built with (notebook 02: the standard source model, or the profile's own "
+               "model for the targeted sets when `target_source_epochs` > 0)."),
         ("code", "import advlib.studies as st\n"
                  'train, test = pl.cifar(cfg, paths, "train"), pl.cifar(cfg, paths, "test")\n'
-                 "source = st.standard_source(cfg, paths, train, test)"),
+                 "source = st.targeted_source(cfg, paths, train, test)"),
         ("md", "## Build the four controls\n\nD_other with the same targeted attack as D_rand; the synthetic sets with "
                "no attack; relabel from a briefly trained model (`models/cifar10/brief`). Each is saved under "
                "`datasets/constructed/<name>/` with its `meta.json` (settings, `source_indices`, true labels, "
@@ -114,7 +115,7 @@ With four architectures and one seed each, r is a rough summary: read it with th
         ("md", "## The source model's targeted examples\n\nThe same standard model that built D_det (notebook 02)."),
         ("code", "import advlib.studies as st\n"
                  'train, test = pl.cifar(cfg, paths, "train"), pl.cifar(cfg, paths, "test")\n'
-                 "source = st.standard_source(cfg, paths, train, test)\n"
+                 "source = st.targeted_source(cfg, paths, train, test)\n"
                  "adv = st.transfer_examples(cfg, test, source)\n"
                  "print(f\"white-box hit rate of the source model: {pl.pct(adv['whitebox_rate'])} on {adv['n']} test images\")"),
         ("md", "## Models of every architecture\n\nOn D_det, on D_rand, and a standard one on CIFAR-10 "

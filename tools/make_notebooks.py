@@ -104,6 +104,9 @@ label is $y$ — the features that make it a $y$ are invisible to us.
 $x_{adv} = \\arg\\min_{\\|x' - x\\|_2 \\le \\varepsilon} \\ell(C(x'), t)$, relabelled with the target $t$: random
 for **D_rand** ($t$ uniform over the classes, so ≈10% of targets equal $y$), $t = (y+1) \\bmod 10$ for
 **D_det**. To a human every D_det label is wrong; only the planted non-robust features agree with it.
+A profile may give these two sets a standard model of their own (`target_source_epochs` > 0: the `cpu`
+profile trains it with augmentation and weight decay, as the paper's standard model was), because a small
+network fitted hard enough to be non-robust plants perturbations that teach their labels less well.
 
 **What to look for.** The source models' accuracies (the robust one should keep far more accuracy under
 attack); for D_R/D_NR how close the matched representations get; for D_rand/D_det how often the attack

@@ -135,9 +135,12 @@ def training_curves(histories: dict) -> Figure:
         color = _COLORS[k % 10]
         for ax, key, ls, label in ((ax_l, "loss", "-", name), (ax_a, "train_acc", "-", f"{name} train"),
                                    (ax_a, "eval_acc", "--", f"{name} eval")):
-            ys = list((h or {}).get(key) or [])
-            if ys:
-                ax.plot(range(1, len(ys) + 1), ys, ls, color=color, label=label, marker="o" if len(ys) < 3 else None)
+            # eval_acc is None for epochs without an evaluation (``eval_every``): plot the others
+            pts = [(i, v) for i, v in enumerate((h or {}).get(key) or [], start=1) if v is not None]
+            if pts:
+                xs, ys = zip(*pts, strict=True)
+                sparse = len(ys) < 3 or len(ys) < len((h or {}).get(key) or [])
+                ax.plot(xs, ys, ls, color=color, label=label, marker="o" if sparse else None, markersize=3)
     ax_l.set(xlabel="epoch", ylabel="training loss", title="loss")
     ax_a.set(xlabel="epoch", ylabel="accuracy", title="accuracy (train —, eval --)", ylim=(0, 1))
     for ax in (ax_l, ax_a):
