@@ -213,7 +213,7 @@ _PROFILES: dict[str, Profile] = {
     # D_R/D_NR matching: 75 steps of 0.2 reach nearly the distance of 150 steps of 0.1 in half the time.
     "cpu": Profile(
         name="cpu", n_train=10000, n_test=2000, arch="small", batch_size=128, lr=0.05,
-        lr_drand=0.05, schedule="onecycle", epochs=20, source_epochs=60, robust_epochs=8,
+        lr_drand=0.05, schedule="onecycle", epochs=20, source_epochs=100, robust_epochs=8,
         source_augment="", source_weight_decay=0.0, target_source_epochs=15, eval_every=5,
         adv_steps=5, adv_step_size=0.15, construct_n=6000, invert_n=3000, invert_steps=75,
         invert_step_size=0.2, target_eps=1.0, target_steps=50, target_step_size=0.1, shard_size=1000,

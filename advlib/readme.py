@@ -12,7 +12,8 @@ file at ``<path>`` (relative to the repository root) by the renderer of ``<kind>
 - ``invert``: matching distance against steps (``benchmarks/invert_schedule.py``);
 - ``goals``: a cpu run's results.json (and timings.json beside it) against the laptop-scale goals;
 - ``controls``: a run's control rows (notebook 07) beside the published numbers of the same controls;
-- ``sets``: training recipes on one constructed set (``benchmarks/set_train_levers.py``).
+- ``sets``: training recipes on one constructed set (``benchmarks/set_train_levers.py``);
+- ``target``: the source model of D_rand / D_det by recipe (``benchmarks/target_source.py``).
 
 ``regenerate(text, root)`` returns the README with every block rebuilt; the test suite checks
 that the committed README equals it.
@@ -141,6 +142,21 @@ def sets_table(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def target_table(data: dict) -> str:
+    """One row per (source recipe, set): the source's clean / robust accuracy, the targeted
+    attack's hit rate on it, and the true-label accuracy of models trained on the set (mean ± std)."""
+    lines = ["| source model recipe | source clean | source PGD-20 @ 0.25 | set | target hit rate | "
+             "true-label test acc (seeds) |", "|---|---|---|---|---|---|"]
+    for r in data.get("rows", []):
+        rc = r["recipe"]
+        what = f"{rc['epochs']} ep, augmentation {rc['augment'] or 'none'}, wd {rc['weight_decay']:g}"
+        for name, s in r["sets"].items():
+            accs = ", ".join(f"{100 * a:.1f}" for a in s["true_test_acc"])
+            lines.append(f"| {what} | {_pct(r['source_clean_acc'])} | {_pct(r['source_pgd20_0.25_n500'])} | {name} | "
+                         f"{_pct(s['hit_rate'])} | **{100 * s['mean']:.1f}% ± {100 * s['std']:.1f}** ({accs}) |")
+    return "\n".join(lines) + "\n"
+
+
 def _mean_over_seeds(rows: list[dict], dataset: str, value) -> float | None:
     vals = [value(r) for r in rows if r["dataset"] == dataset]
     vals = [v for v in vals if v is not None]
@@ -226,7 +242,7 @@ def render(kind: str, path: Path) -> str:
     if kind == "transfer":
         return transfer_table(data)
     renderers = {"timings": timings_table, "ddet": ddet_table, "pgd": pgd_table, "construct": construct_table,
-                 "invert": invert_table, "sets": sets_table}
+                 "invert": invert_table, "sets": sets_table, "target": target_table}
     if kind in renderers:
         return renderers[kind](data)
     raise ValueError(f"unknown README block kind {kind!r} (table | levers | transfer | {' | '.join(renderers)})")
@@ -249,5 +265,5 @@ def regenerate(text: str, root: Path) -> str:
 
 
 __all__ = ["regenerate", "blocks", "render", "levers_table", "transfer_table", "timings_table", "ddet_table",
-           "pgd_table", "construct_table", "invert_table", "sets_table",
+           "pgd_table", "construct_table", "invert_table", "sets_table", "target_table",
            "goals_table", "controls_table"]

@@ -72,6 +72,14 @@ def test_renderers_show_the_files_values(tmp_path):
     (tmp_path / "sets.json").write_text(json.dumps(sets))
     out = render("sets", tmp_path / "sets.json")
     assert "| d_det | epochs 40, augment none | 99.0% | 27.3% | 2 min 10 s |" in out
+    target = {"rows": [{"recipe": {"augment": "crop,flip", "weight_decay": 5e-4, "epochs": 15},
+                        "source_clean_acc": 0.6296, "source_pgd20_0.25_n500": 0.31,
+                        "sets": {"d_det": {"hit_rate": 0.8115, "true_test_acc": [0.328, 0.338, 0.318],
+                                           "mean": 0.328, "std": 0.01}}}]}
+    (tmp_path / "target.json").write_text(json.dumps(target))
+    out = render("target", tmp_path / "target.json")
+    assert ("| 15 ep, augmentation crop,flip, wd 0.0005 | 63.0% | 31.0% | d_det | 81.2% | **32.8% ± 1.0** "
+            "(32.8, 33.8, 31.8) |") in out
     with pytest.raises(ValueError, match="unknown README block kind 'nope'"):
         render("nope", tmp_path / "sets.json")
 
