@@ -187,9 +187,9 @@ def _refresh(pairs) -> None:
         for fused, conv, bn in pairs:
             w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
                                         bn.weight, bn.bias)
-            fmt = torch.channels_last if conv.weight.is_contiguous(memory_format=torch.channels_last) \
-                and not conv.weight.is_contiguous() else torch.contiguous_format
-            fused.weight = torch.nn.Parameter(w.detach().contiguous(memory_format=fmt), requires_grad=False)
+            # one layout whatever the model's (channels-last after training, contiguous when loaded):
+            # the same weights give the same rounding in every process
+            fused.weight = torch.nn.Parameter(w.detach().contiguous(), requires_grad=False)
             fused.bias = torch.nn.Parameter(b.detach().clone(), requires_grad=False)
 
 
@@ -203,13 +203,15 @@ def folded(model: torch.nn.Module) -> torch.nn.Module:
     with ``model``, so it must run while ``model`` is in eval mode (the attacks see to that); an
     advlib model keeps its ``features`` (only its ``body`` is traced). The view is cached per model,
     and its folded weights are recomputed whenever a weight or running statistic changes (an
-    optimizer step, ``load_state_dict``, ``.to``): an attack during training sees the current weights.
+    optimizer step, ``load_state_dict``, ``.to``), and the view is traced anew when a layer is
+    replaced: an attack during training sees the current weights.
     """
     if hasattr(model, "_orig_mod"):
         return model  # torch.compile'd: compilation fuses on its own, and tracing would undo it
     sig = _state_signature(model)
+    layers = tuple(map(id, model.modules()))  # a replaced layer (e.g. BatchNorm swapped back after DDP): retrace
     entry = _FOLDED.get(model)
-    if entry is None:
+    if entry is None or entry[3] != layers:
         body = getattr(model, "body", None)
         has_features = isinstance(body, torch.nn.Module) and callable(getattr(model, "features", None))
         built = _fold_graph(body if has_features else model)
@@ -226,7 +228,7 @@ def folded(model: torch.nn.Module) -> torch.nn.Module:
                 view = traced
             view.training = False  # the flag only: calling .eval() would reach the shared layers
             traced.training = False
-        entry = _FOLDED[model] = [None, view, pairs]  # view None: nothing folds (never model: a weak key)
+        entry = _FOLDED[model] = [None, view, pairs, layers]  # view None: nothing folds (never model: a weak key)
     if entry[1] is None:
         return model
     if entry[0] != sig:

@@ -127,3 +127,18 @@ def test_pgd_and_matching_on_the_view_equal_the_model_up_to_rounding():
     xs = torch.rand(8, 3, 32, 32)
     out, losses = invert_representation(model, x, xs, steps=3, step_size=0.5, features="body.3")
     assert losses[-1] < losses[0]
+
+
+def test_a_replaced_layer_is_traced_anew():
+    """Swapping a layer (as DDP's global-batch BatchNorm is swapped back after training) must not
+    leave the view running the old layer object."""
+    torch.manual_seed(0)
+    model = _with_statistics(build_model("tiny"))
+    x = torch.rand(4, 3, 32, 32)
+    folded(model)
+    new_bn = nn.BatchNorm2d(model.body[1].num_features)
+    new_bn.load_state_dict(model.body[1].state_dict())
+    new_bn.running_mean.add_(0.5)
+    model.body[1] = new_bn.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(folded(model)(x), model(x), atol=1e-5, rtol=1e-4)
