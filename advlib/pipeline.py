@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from . import config, data
-from .paths import RunPaths
+from .paths import SOURCE_ROLES, RunPaths
 from .utils import get_device
 
 REPO = Path(__file__).resolve().parents[1]
@@ -292,7 +292,7 @@ def source_model_rows(cfg, sources: dict, test) -> list[dict]:
         return []
     idx = ev.eval_subset(test[1], cfg.eval_n, cfg.seed)
     rows = []
-    for name in [r for r in ("standard", "robust", "targeted") if r in sources]:
+    for name in [r for r in SOURCE_ROLES if r in sources]:
         model = sources[name]
         rows.append({"source model": name, "arch": cfg.arch,
                      "clean acc": pct(ev.accuracy(model, *test)),

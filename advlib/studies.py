@@ -33,26 +33,24 @@ def label(name: str) -> str:
 # ================================================================================================
 # Models trained on CIFAR-10
 # ================================================================================================
+def _source_model(cfg, paths: RunPaths, role: str, train, test, progress):
+    """The source model of ``role`` from notebook 02 (loaded; trained first if the run lacks it)."""
+    model, _ = tr.train_or_load(tr.train_config(cfg, role), *train, paths.source_model(role), eval_data=test,
+                                progress=progress, device=get_device(cfg.device), source="cifar10",
+                                dataset="cifar10", eval_every=cfg.eval_every)
+    return model
+
+
 def standard_source(cfg, paths: RunPaths, train, test=None, progress=True):
     """The standard source model of notebook 02 (loaded; trained first if the run lacks it)."""
-    tcfg = tr.train_config(cfg, "standard")
-    model, _ = tr.train_or_load(tcfg, *train, paths.source_model("standard"), eval_data=test, progress=progress,
-                                device=get_device(cfg.device), source="cifar10", dataset="cifar10",
-                                eval_every=cfg.eval_every)
-    return model
+    return _source_model(cfg, paths, "standard", train, test, progress)
 
 
 def targeted_source(cfg, paths: RunPaths, train, test=None, progress=True):
     """The model D_rand, D_det and the D_other control attack (``construct.source_role``): the
     standard source model, or the profile's own standard model for the targeted sets
     (``target_source_epochs`` > 0, in ``models/cifar10/targeted``); loaded, trained first if missing."""
-    role = source_role("d_rand", cfg)
-    if role == "standard":
-        return standard_source(cfg, paths, train, test, progress)
-    model, _ = tr.train_or_load(tr.train_config(cfg, role), *train, paths.source_model(role), eval_data=test,
-                                progress=progress, device=get_device(cfg.device), source="cifar10",
-                                dataset="cifar10", eval_every=cfg.eval_every)
-    return model
+    return _source_model(cfg, paths, source_role("d_rand", cfg), train, test, progress)
 
 
 def brief_model(cfg, paths: RunPaths, train, test=None, progress=True):
