@@ -238,7 +238,7 @@ def folded(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def pgd(model, x, y, *, norm="l2", eps, step_size, steps, targeted=False, random_start=True,
-        restarts=1, generator: torch.Generator | None = None):
+        restarts=1, generator: torch.Generator | None = None, stop_on_success: bool = False):
     """Projected gradient descent within an ``norm`` ball of radius ``eps`` around ``x``.
 
     x: images in [0,1], NCHW float; y: int64 labels (the target class when ``targeted``).
@@ -248,6 +248,13 @@ def pgd(model, x, y, *, norm="l2", eps, step_size, steps, targeted=False, random
     (a success beats a failure; then the higher objective), so the result is never weaker than
     the clean input and more restarts are never weaker. ``generator`` (CPU) makes random starts
     reproducible independently of the global RNG.
+
+    ``stop_on_success``: stop attacking an example as soon as one of its candidates succeeds
+    (a clean input already misclassified is never attacked). Which examples end in success is
+    the same as without it (each example's iterates do not depend on the others', and the random
+    starts are drawn for the whole batch either way); only the objective among successes may be
+    lower. Evaluation wants exactly this, and it saves most of the work on a non-robust model;
+    construction wants the strongest point and leaves it off.
     """
     _check_inputs(x, y, eps, step_size, steps, restarts)
     tm = threat_model(norm)
@@ -268,19 +275,47 @@ def pgd(model, x, y, *, norm="l2", eps, step_size, steps, targeted=False, random
             with torch.no_grad():
                 best.offer(x, model(x), y)
         for _ in range(restarts):
-            x_adv = tm.project(tm.random_start(x, eps, generator), x, eps) if use_start else x.clone()
-            x_adv = x_adv.contiguous(memory_format=torch.channels_last)
+            start = tm.project(tm.random_start(x, eps, generator), x, eps) if use_start else x.clone()
+            live = _Live(best, x, y, start, stop_on_success)
             for _ in range(steps):
-                x_adv.requires_grad_(True)
+                if live.empty:
+                    break
+                x_adv = live.x_adv.requires_grad_(True)
                 logits = model(x_adv)
-                loss = F.cross_entropy(logits.float(), y)
+                loss = F.cross_entropy(logits.float(), live.y)
                 (grad,) = torch.autograd.grad(sign * loss, x_adv)
                 with torch.no_grad():
-                    best.offer(x_adv.detach(), logits.detach(), y)
-                    x_adv = tm.project(tm.step(x_adv.detach(), grad, step_size), x, eps)
-            with torch.no_grad():  # score the final iterate (one forward, no graph)
-                best.offer(x_adv, model(x_adv), y)
+                    best.offer(x_adv.detach(), logits.detach(), live.y, live.idx)
+                    live.advance(tm.project(tm.step(x_adv.detach(), grad, step_size), live.x, eps))
+            if not live.empty:
+                with torch.no_grad():  # score the final iterate (one forward, no graph)
+                    best.offer(live.x_adv, model(live.x_adv), live.y, live.idx)
     return best.x.contiguous(memory_format=fmt)
+
+
+class _Live:
+    """The examples a restart still attacks: all of them, or (``prune``) those without a success yet."""
+
+    def __init__(self, best, x, y, start, prune):
+        self.best, self.prune = best, prune
+        self.idx = (~best.hit).nonzero().flatten() if prune else None
+        if self.idx is None:
+            self.x, self.y, self.x_adv = x, y, start
+        else:
+            self.x, self.y, self.x_adv = x[self.idx], y[self.idx], start[self.idx]
+        self.x_adv = self.x_adv.detach().contiguous(memory_format=torch.channels_last)
+
+    @property
+    def empty(self) -> bool:
+        return self.x_adv.shape[0] == 0
+
+    def advance(self, x_next):
+        """Take the next iterate, and drop the examples whose attack has now succeeded."""
+        if self.prune:
+            keep = ~self.best.hit[self.idx]
+            if not bool(keep.all()):
+                self.idx, self.x, self.y, x_next = self.idx[keep], self.x[keep], self.y[keep], x_next[keep]
+        self.x_adv = x_next.contiguous(memory_format=torch.channels_last)
 
 
 class _Best:
@@ -292,12 +327,20 @@ class _Best:
         self.hit = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         self.targeted = targeted
 
-    def offer(self, x_new, logits, y):
+    def offer(self, x_new, logits, y, idx=None):
+        """Offer candidates for every example, or (``idx``) for the examples at those positions."""
         score, hit = _score(logits, y, self.targeted)
-        better = _better(score, hit, self.score, self.hit)
-        self.x = torch.where(better.view(-1, *([1] * (x_new.dim() - 1))), x_new, self.x)
-        self.score = torch.where(better, score, self.score)
-        self.hit = torch.where(better, hit, self.hit)
+        if idx is None:
+            better = _better(score, hit, self.score, self.hit)
+            self.x = torch.where(better.view(-1, *([1] * (x_new.dim() - 1))), x_new, self.x)
+            self.score = torch.where(better, score, self.score)
+            self.hit = torch.where(better, hit, self.hit)
+            return
+        better = _better(score, hit, self.score[idx], self.hit[idx])
+        sel = idx[better]
+        self.x[sel] = x_new[better]
+        self.score[sel] = score[better]
+        self.hit[sel] = hit[better]
 
 
 @contextlib.contextmanager

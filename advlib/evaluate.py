@@ -118,48 +118,116 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_
     return correct.item() / x.shape[0]
 
 
-def robust_accuracy(model, x, y, *, norm: str = "l2", eps: float, steps: int = 20, step_size: float | None = None,
-                    restarts: int = 1, batch_size: int = 500, generator: torch.Generator | None = None,
-                    seed: int = 0, shard: bool | None = None) -> float:
-    """Accuracy under untargeted PGD within the ``norm`` ball of radius ``eps``.
+SWEEP = "nested"  # how evaluate_model attacks the radii of a sweep: see nested_robust_accuracy
 
-    step_size defaults to 2.5*eps/steps (Madry et al.). eps == 0 gives the clean accuracy
-    (no attack). The random starts of batch k come from ``batch_generator(seed, k)``, so the
-    result depends neither on the global RNG nor on how many processes share the batches
-    (``shard`` as in :func:`accuracy`). A ``generator`` (CPU) given instead draws the starts of
-    all batches in turn; the batches are then not split over ranks.
-    """
+
+def correct_mask(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
+                 shard: bool | None = None) -> torch.Tensor:
+    """Per image (CPU bool tensor, one entry per image of ``x``): does ``model`` classify it as ``y``?
+
+    ``shard`` as in :func:`accuracy`; every rank gets the whole mask."""
+    _check_xy(x, y)
+    device = model_device(model)
+    which, summed = _my_batches(x.shape[0], batch_size, shard)
+    parts = []
+    with eval_mode(model), torch.no_grad(), fp32(device):
+        net = folded(model)
+        for _, xb, yb in _batches(x, y, batch_size, device, which):
+            parts.append(net(xb).argmax(1) == yb)
+    return _gathered(parts, summed, device)
+
+
+def _gathered(parts: list[torch.Tensor], summed: bool, device) -> torch.Tensor:
+    """This rank's per-batch masks joined; under sharding, every rank's joined in rank order (the
+    ranks hold contiguous ranges of whole batches, so that is the order of the images)."""
+    mine = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.bool, device=device)
+    if summed:
+        mine = torch.cat(dist.all_gather_tensors(mine.to(torch.uint8))).bool()
+    return mine.cpu()
+
+
+def robust_correct(model, x, y, *, norm: str = "l2", eps: float, steps: int = 20, step_size: float | None = None,
+                   restarts: int = 1, batch_size: int = 500, generator: torch.Generator | None = None,
+                   seed: int = 0, shard: bool | None = None) -> torch.Tensor:
+    """Per image (CPU bool tensor): is it still classified as ``y`` under untargeted PGD in the
+    ``norm`` ball of radius ``eps``? Arguments as in :func:`robust_accuracy`."""
     _check_xy(x, y)
     threat_model(norm)  # unknown norm -> ValueError, also when eps == 0
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
     if eps == 0:
-        return accuracy(model, x, y, batch_size=batch_size, shard=shard)
+        return correct_mask(model, x, y, batch_size=batch_size, shard=shard)
     if steps <= 0:
         raise ValueError(f"steps must be > 0, got {steps}")
     step_size = 2.5 * eps / steps if step_size is None else step_size
     device = model_device(model)
     # one generator drawn from in turn cannot be split: every rank then evaluates every batch
     which, summed = _my_batches(x.shape[0], batch_size, False if generator is not None else shard)
-    correct = torch.zeros((), dtype=torch.long, device=device)
+    parts = []
     with eval_mode(model), fp32(device):
         for k, xb, yb in _batches(x, y, batch_size, device, which):
             gen = generator if generator is not None else batch_generator(seed, k)
+            # an image counts as broken once any candidate succeeds: stop attacking it there
             x_adv = pgd(model, xb, yb, norm=norm, eps=eps, step_size=step_size, steps=steps,
-                        restarts=restarts, generator=gen)
+                        restarts=restarts, generator=gen, stop_on_success=True)
             with torch.no_grad():
-                correct += (model(x_adv).argmax(1) == yb).sum()
-    if summed:
-        dist.all_reduce_sum(correct)
-    return correct.item() / x.shape[0]
+                parts.append(model(x_adv).argmax(1) == yb)
+    return _gathered(parts, summed, device)
+
+
+def robust_accuracy(model, x, y, *, norm: str = "l2", eps: float, steps: int = 20, step_size: float | None = None,
+                    restarts: int = 1, batch_size: int = 500, generator: torch.Generator | None = None,
+                    seed: int = 0, shard: bool | None = None) -> float:
+    """Accuracy under untargeted PGD within the ``norm`` ball of radius ``eps``.
+
+    step_size defaults to 2.5*eps/steps (Madry et al.). eps == 0 gives the clean accuracy
+    (no attack). An image counts as broken as soon as any PGD candidate (the clean input, an
+    iterate) is misclassified, and is not attacked further. The random starts of batch k come
+    from ``batch_generator(seed, k)``, so the result depends neither on the global RNG nor on how
+    many processes share the batches (``shard`` as in :func:`accuracy`). A ``generator`` (CPU)
+    given instead draws the starts of all batches in turn; the batches are then not split over
+    ranks.
+    """
+    threat_model(norm)  # unknown norm -> ValueError, also when eps == 0
+    if eps == 0:
+        return accuracy(model, x, y, batch_size=batch_size, shard=shard)
+    mask = robust_correct(model, x, y, norm=norm, eps=eps, steps=steps, step_size=step_size, restarts=restarts,
+                          batch_size=batch_size, generator=generator, seed=seed, shard=shard)
+    return int(mask.sum()) / x.shape[0]
+
+
+def nested_robust_accuracy(model, x, y, eps_list, *, norm: str = "l2", steps: int = 20, restarts: int = 1,
+                           batch_size: int = 500, seed: int = 0) -> dict[str, float]:
+    """Robust accuracy at each radius of ``eps_list``, from the smallest up, each radius attacking
+    only the images that survived every smaller one (and the clean input).
+
+    A perturbation found at a smaller radius is also one at any larger radius, so an image broken
+    at eps counts as broken at every eps' > eps: the curve is non-increasing by construction, each
+    point is at least as strong as attacking its radius alone, and the large radii cost only the
+    survivors. Returns ``{"0.25": ..., ...}`` (fractions of all of ``x``); a 0 in ``eps_list``
+    gives the clean accuracy."""
+    _check_xy(x, y)
+    alive = correct_mask(model, x, y, batch_size=batch_size)
+    out = {}
+    for e in sorted({float(v) for v in eps_list}):
+        if e < 0:
+            raise ValueError(f"eps must be >= 0, got {e}")
+        if e > 0 and bool(alive.any()):
+            idx = alive.nonzero().flatten()
+            survived = robust_correct(model, x[idx.to(x.device)], y[idx.to(y.device)], norm=norm, eps=e, steps=steps,
+                                      restarts=restarts, batch_size=batch_size, seed=seed)
+            alive = torch.zeros_like(alive)
+            alive[idx] = survived
+        out[eps_key(e)] = int(alive.sum()) / x.shape[0]
+    return out
 
 
 def eps_sweep(model, x, y, eps_list, *, norm: str = "l2", steps: int = 20, restarts: int = 1,
-              batch_size: int = 500) -> dict[str, float]:
-    """Robust accuracy at each radius in ``eps_list``: ``{"0.0": clean, "0.25": ..., ...}``."""
-    return {eps_key(e): robust_accuracy(model, x, y, norm=norm, eps=float(e), steps=steps, restarts=restarts,
-                                        batch_size=batch_size)
-            for e in eps_list}
+              batch_size: int = 500, seed: int = 0) -> dict[str, float]:
+    """Robust accuracy at each radius in ``eps_list``: ``{"0.0": clean, "0.25": ..., ...}``, nested
+    as in :func:`nested_robust_accuracy` (each radius attacks the survivors of the smaller ones)."""
+    return nested_robust_accuracy(model, x, y, eps_list, norm=norm, steps=steps, restarts=restarts,
+                                  batch_size=batch_size, seed=seed)
 
 
 def eval_subset(y: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
@@ -259,17 +327,14 @@ def evaluate_model(model, x, y, profile, *, seed: int | None = None) -> dict:
     with Timer() as t:
         clean = accuracy(model, x, y, batch_size=profile.eval_batch)
         sub_clean = accuracy(model, xs, ys, batch_size=profile.eval_batch)
-        robust = {}
-        for e in radii:
-            robust[eps_key(e)] = robust_accuracy(model, xs, ys, eps=e, steps=profile.eval_steps,
-                                                 restarts=profile.eval_restarts, batch_size=profile.eval_batch,
-                                                 seed=seed)
+        robust = nested_robust_accuracy(model, xs, ys, radii, steps=profile.eval_steps,
+                                        restarts=profile.eval_restarts, batch_size=profile.eval_batch, seed=seed)
         out.update(
             clean_acc=clean, clean_ci95=ci95(round(clean * n), n), clean_n=n,
             subset_clean_acc=sub_clean,
             robust_acc=robust, robust_ci95={k: ci95(round(v * ns), ns) for k, v in robust.items()},
             eval_n=ns, steps=profile.eval_steps, restarts=profile.eval_restarts,
-            step_size="2.5*eps/steps", norm="l2", attack_seed=seed,
+            step_size="2.5*eps/steps", norm="l2", attack_seed=seed, sweep=SWEEP,
         )
         if getattr(profile, "autoattack_n", 0) > 0:
             e = float(profile.eval_eps)
@@ -481,8 +546,10 @@ def describe_run(results: dict) -> str:
             f"device {m.get('device', '?')} ({m.get('threads', '?')} thread(s)), torch {m.get('torch', '?')}, "
             f"commit {_short_commit(m.get('commit'))}. Clean accuracy on {'/'.join(map(str, clean_n)) or '?'} "
             f"test images; PGD (L2, {cfg.get('eval_steps')} steps of 2.5·ε/{cfg.get('eval_steps')}, random start, "
-            f"{cfg.get('eval_restarts')} restart) on a seeded class-balanced {'/'.join(map(str, eval_n)) or '?'}; "
-            f"all evaluation in float32.")
+            f"{cfg.get('eval_restarts')} restart) on a seeded class-balanced {'/'.join(map(str, eval_n)) or '?'}"
+            + ("; each larger radius attacks the images that survived the smaller ones"
+               if any(r.get("sweep") == SWEEP for r in rows) else "")
+            + "; all evaluation in float32.")
 
 
 def render(results: dict) -> str:

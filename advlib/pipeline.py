@@ -187,7 +187,10 @@ def eval_settings(cfg) -> dict:
     """What an evaluation depends on besides the weights (a stored row is reused only if equal)."""
     keys = ("n_test", "cifar_source", "eval_eps", "eval_sweep", "eval_steps", "eval_restarts", "eval_n", "seed",
             "autoattack_n", "autoattack_steps", "autoattack_targets")
-    return {k: getattr(cfg, k) for k in keys}
+    from . import evaluate as ev
+
+    # the protocol is part of the settings: rows from before nested radii are computed again
+    return {**{k: getattr(cfg, k) for k in keys}, "sweep": ev.SWEEP}
 
 
 def _check_current(paths, source: str, name: str, prov: dict | None, model_dir) -> str:

@@ -59,6 +59,41 @@ def test_robust_not_above_clean_per_example(trained):
     assert adv_ok.float().mean() < clean_ok.float().mean() - 0.1, "eps=0.5 should hurt this model"
 
 
+@pytest.mark.parametrize("restarts", [1, 2])
+def test_stop_on_success_breaks_the_same_examples_with_less_work(trained, restarts):
+    model, x, y = trained
+    seen = []
+    kw = dict(eps=0.5, step_size=0.125, steps=10, restarts=restarts)
+    outs = {}
+    for stop in (False, True):
+        seen.clear()
+        handle = model.register_forward_pre_hook(lambda m, a: seen.append(a[0].shape[0]))
+        try:
+            x_adv = pgd(model, x, y, generator=torch.Generator().manual_seed(0), stop_on_success=stop, **kw)
+        finally:
+            handle.remove()
+        with torch.no_grad():
+            outs[stop] = (model(x_adv).argmax(1) == y, sum(seen))
+        assert (_norms(x_adv - x, 2) <= 0.5 + 1e-6).all()
+    (ok_full, work_full), (ok_stop, work_stop) = outs[False], outs[True]
+    assert torch.equal(ok_full, ok_stop), "which examples survive does not depend on stopping early"
+    assert ok_stop.float().mean() < 0.8, "the attack breaks most of them"
+    assert work_stop < 0.85 * work_full, (work_stop, work_full)
+
+
+def test_stop_on_success_with_everything_already_misclassified(trained):
+    model, x, y = trained
+    wrong = (y + 1) % 10
+    with torch.no_grad():
+        assert (model(x).argmax(1) != wrong).float().mean() > 0.8
+    x_adv = pgd(model, x, wrong, eps=0.5, step_size=0.125, steps=3, generator=torch.Generator().manual_seed(0),
+                stop_on_success=True)
+    with torch.no_grad():
+        clean_wrong = model(x).argmax(1) != wrong
+    # images misclassified clean are returned as they are
+    assert torch.equal(x_adv[clean_wrong], x[clean_wrong])
+
+
 def test_targeted_reaches_target(trained):
     model, x, y = trained
     target = (y + 1) % 10

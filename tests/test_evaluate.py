@@ -12,14 +12,17 @@ from torch import nn
 from advlib.config import PAPER, get_profile
 from advlib.evaluate import (
     accuracy,
+    correct_mask,
     eps_key,
     eps_sweep,
     eval_subset,
     evaluate_model,
     load_results,
+    nested_robust_accuracy,
     results_row,
     results_table,
     robust_accuracy,
+    robust_correct,
     update_results,
 )
 from advlib.models import build_model
@@ -93,6 +96,35 @@ def test_eps_sweep_non_increasing(trained):
     assert values[-1] < values[0] - 0.2
 
 
+def test_masks_agree_with_the_accuracies(trained):
+    model, x, y = trained
+    mask = correct_mask(model, x, y, batch_size=64)
+    assert mask.dtype == torch.bool and mask.shape == y.shape and not mask.all()
+    assert int(mask.sum()) / len(y) == accuracy(model, x, y)
+    rmask = robust_correct(model, x, y, eps=0.5, steps=5, batch_size=64)
+    assert int(rmask.sum()) / len(y) == robust_accuracy(model, x, y, eps=0.5, steps=5, batch_size=64)
+    assert not (rmask & ~mask).any(), "an image misclassified clean is never robust"
+    assert rmask.sum() < mask.sum()
+
+
+def test_nested_sweep_attacks_only_the_survivors_of_smaller_radii(trained):
+    model, x, y = trained
+    sweep = nested_robust_accuracy(model, x, y, [1.0, 0.25, 0, 0.5], steps=5, batch_size=64)
+    assert list(sweep) == ["0.0", "0.25", "0.5", "1.0"], "ascending, whatever the order asked"
+    values = list(sweep.values())
+    assert values == sorted(values, reverse=True), "non-increasing by construction"
+    # the same thing by hand: the survivors of 0.25 attacked at 0.5
+    alive = robust_correct(model, x, y, eps=0.25, steps=5, batch_size=64)
+    assert sweep["0.25"] == robust_accuracy(model, x, y, eps=0.25, steps=5, batch_size=64)
+    idx = alive.nonzero().flatten()
+    kept = robust_correct(model, x[idx], y[idx], eps=0.5, steps=5, batch_size=64)
+    assert sweep["0.5"] == int(kept.sum()) / len(y)
+    # never weaker than attacking a radius alone
+    assert sweep["0.5"] <= robust_accuracy(model, x, y, eps=0.5, steps=5, batch_size=64)
+    with pytest.raises(ValueError, match="eps"):
+        nested_robust_accuracy(model, x, y, [0.25, -1.0])
+
+
 def test_evaluate_model_uses_profile(trained):
     model, x, y = trained
     prof = get_profile("smoke", eval_n=40, eval_steps=3, eval_sweep="0,0.5", eval_batch=32, autoattack_n=0)
@@ -102,8 +134,10 @@ def test_evaluate_model_uses_profile(trained):
     assert set(m["robust_acc"]) == {"0.25", "0.5"}, "eps 0 is the clean accuracy, on all test images"
     idx = eval_subset(y, 40, prof.seed)  # the robust part uses the seeded class-balanced subset
     assert m["subset_clean_acc"] == accuracy(model, x[idx], y[idx])
-    assert m["robust_acc"]["0.5"] == robust_accuracy(model, x[idx], y[idx], eps=0.5, steps=3, seed=prof.seed,
+    # nested: 0.5 attacks what survived 0.25 (eval_eps), so the curve cannot rise
+    assert m["robust_acc"] == nested_robust_accuracy(model, x[idx], y[idx], [0.25, 0.5], steps=3, seed=prof.seed,
                                                      batch_size=32)
+    assert m["robust_acc"]["0.5"] <= m["robust_acc"]["0.25"] and m["sweep"] == "nested"
     assert m["eval_dtype"] == "float32" and m["device"] == "cpu" and m["attack_seed"] == prof.seed
     lo, hi = m["clean_ci95"]
     assert lo < m["clean_acc"] < hi

@@ -1,0 +1,110 @@
+"""What early stopping and nested radii save in evaluation, and that they change no result.
+
+For each model of a run directory (standard, L2-robust and D_NR by default), the profile's eps
+sweep on its evaluation subset twice, in one process, alternating:
+
+- ``full``: every radius attacked on its own, every image for every PGD step (the evaluation
+  before this benchmark's commit);
+- ``advlib``: ``nested_robust_accuracy``: an image is dropped once broken, and each larger radius
+  attacks only the survivors of the smaller ones.
+
+Records seconds and the robust accuracies of both. The first radius must agree up to the images
+whose random starts differ (the batches differ once the clean mistakes are left out); the larger
+ones can only be lower (nested is at least as strong).
+
+    python benchmarks/bench_eval.py --run-dir runs/cpu --profile cpu --cifar path/to/cifar10.zip
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from advlib import config, pipeline  # noqa: E402
+from advlib import evaluate as ev  # noqa: E402
+from advlib import train as tr  # noqa: E402
+from advlib.attacks import pgd  # noqa: E402
+from advlib.paths import RunPaths  # noqa: E402
+from benchmarks._common import machine_info, write_result  # noqa: E402
+
+MODELS = {"standard": "cifar10/standard", "robust": "cifar10/robust", "d_non_robust": "constructed/d_non_robust"}
+
+
+def full_sweep(model, x, y, radii, *, steps, batch_size, seed) -> dict[str, float]:
+    """Each radius on its own, all images for every step (no early stop, no nesting)."""
+    out = {}
+    for e in radii:
+        correct = 0
+        for k in range(0, len(y), batch_size):
+            xb, yb = x[k:k + batch_size], y[k:k + batch_size]
+            x_adv = pgd(model, xb, yb, eps=e, step_size=2.5 * e / steps, steps=steps,
+                        generator=ev.batch_generator(seed, k // batch_size))
+            with torch.no_grad():
+                correct += int((model(x_adv).argmax(1) == yb).sum())
+        out[ev.eps_key(e)] = correct / len(y)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--profile", default="cpu", choices=config.PROFILE_NAMES)
+    ap.add_argument("--cifar", default=None)
+    ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {sorted(MODELS)}")
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args(argv)
+    names = [m for m in args.models.split(",") if m]
+    unknown = sorted(set(names) - set(MODELS))
+    if unknown:
+        ap.error(f"unknown model(s) {unknown}; expected some of {sorted(MODELS)}")
+    cfg = config.get_profile(args.profile, **({"cifar_source": args.cifar} if args.cifar else {}))
+    paths = RunPaths.of(args.run_dir)
+    missing = [str(paths.root / "models" / MODELS[n]) for n in names
+               if not (paths.root / "models" / MODELS[n]).is_dir()]
+    if missing:
+        ap.error(f"no trained model at {missing}: run notebooks 02 (and 04 for d_non_robust) first")
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    xt, yt = pipeline.cifar(cfg, paths, "test")
+    idx = ev.eval_subset(yt, cfg.eval_n, cfg.seed)
+    x, y = xt[idx], yt[idx]
+    radii = sorted({float(cfg.eval_eps), *cfg.sweep} - {0.0})
+    rows = []
+    for name in names:
+        model = tr.load_trained(paths.root / "models" / MODELS[name], device="cpu").eval()
+        times = {"full": [], "advlib": []}
+        acc = {}
+        for _ in range(args.repeats):
+            for how in ("full", "advlib"):
+                t0 = time.perf_counter()
+                if how == "full":
+                    acc[how] = full_sweep(model, x, y, radii, steps=cfg.eval_steps, batch_size=cfg.eval_batch,
+                                          seed=cfg.seed)
+                else:
+                    acc[how] = ev.nested_robust_accuracy(model, x, y, radii, steps=cfg.eval_steps,
+                                                         batch_size=cfg.eval_batch, seed=cfg.seed)
+                times[how].append(time.perf_counter() - t0)
+        full_s, ours_s = statistics.median(times["full"]), statistics.median(times["advlib"])
+        row = {"model": name, "radii": radii, "full_s": round(full_s, 2), "advlib_s": round(ours_s, 2),
+               "speedup": round(full_s / ours_s, 2), "full_acc": acc["full"], "advlib_acc": acc["advlib"],
+               "times_s": {k: [round(v, 2) for v in vs] for k, vs in times.items()}}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    write_result("bench_eval", torch.device("cpu"), {
+        "what": "eps sweep on the profile's evaluation subset: every radius alone, every image every step "
+                "(full) vs early stop + nested radii (advlib.evaluate.nested_robust_accuracy); medians of repeats",
+        "profile": cfg.name, "run_dir": str(paths.root), "eval_n": len(y), "steps": cfg.eval_steps,
+        "repeats": args.repeats, "rows": rows, "machine": machine_info(torch.device("cpu"))})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
