@@ -61,7 +61,9 @@ from .utils import (
     tensors_sha256,
 )
 
-# Recipe families: sets built like D_rand train with lr_drand; sets built like D_det without augmentation.
+# Recipe families: sets built like D_rand train with lr_drand; sets built like D_det without augmentation;
+# D_R and D_NR with the profile's rnr_augment.
+RNR = ("d_robust", "d_non_robust")
 RAND_LIKE = ("d_rand", "d_other", "d_rand_synthetic", "d_rand_t_ne_y", "d_rand_hits")
 DET_LIKE = ("d_det", "d_det_synthetic", "d_det_hits")
 SCHEDULES = ("step", "onecycle", "constant")
@@ -122,8 +124,10 @@ def train_config(profile, role: str, dataset: str | None = None) -> TrainConfig:
     "targeted": the standard model the targeted sets attack when the profile asks for one of their
     own (``target_source_epochs`` > 0, ``target_source_augment``, ``target_source_weight_decay``);
     "robust": the L2-adversarially trained source model (``profile.robust_epochs``, ``adv_*``);
-    "dataset": standard training on the constructed/released set ``dataset`` (``profile.epochs``),
-    with ``profile.lr_drand`` for d_rand and no augmentation for d_det, as in the paper; the
+    "dataset": standard training on the constructed/released set ``dataset`` (``profile.epochs``;
+    ``rand_det_epochs`` for the D_rand / D_det families when > 0),
+    with ``profile.lr_drand`` for d_rand and no augmentation for d_det, as in the paper, and
+    ``profile.rnr_augment`` for d_robust and d_non_robust; the
     controls and subset variants follow the recipe of the set they imitate (``RAND_LIKE``,
     ``DET_LIKE``; relabel: the standard recipe).
     """
@@ -153,9 +157,10 @@ def train_config(profile, role: str, dataset: str | None = None) -> TrainConfig:
                                   adv_steps=p.adv_steps, adv_step_size=p.adv_step_size,
                                   adv_random_start=p.adv_random_start)
     elif role == "dataset":
-        cfg = dataclasses.replace(cfg, epochs=p.epochs,
+        targeted_like = dataset in RAND_LIKE + DET_LIKE and p.rand_det_epochs > 0
+        cfg = dataclasses.replace(cfg, epochs=p.rand_det_epochs if targeted_like else p.epochs,
                                   lr=p.lr_drand if dataset in RAND_LIKE else p.lr,
-                                  augment="" if dataset in DET_LIKE else p.augment)
+                                  augment="" if dataset in DET_LIKE else p.rnr_augment if dataset in RNR else p.augment)
     cfg.validate()
     return cfg
 

@@ -1,6 +1,7 @@
 """D_det recipe search (issue 4): which targeted-attack setting makes D_det teach the true labels?
 
-Reuses a run directory's standard source model, builds D_det (t = (y+1) mod 10) under each
+Reuses a run directory's source model of the targeted sets (the "targeted" model when the
+profile trains one, else the standard one), builds D_det (t = (y+1) mod 10) under each
 setting, trains a fresh model on it with the profile's D_det recipe, and reports the target hit
 rate on the source model and the trained model's accuracy on the real test set, against the true
 labels y and against y+1 (high y+1 accuracy = the robust features of x won, not the
@@ -50,7 +51,8 @@ def main(argv=None) -> int:
     paths = RunPaths.of(args.run_dir)
     device = get_device(cfg.device)
     train, test = pipeline.cifar(cfg, paths, "train"), pipeline.cifar(cfg, paths, "test")
-    source = tr.load_trained(paths.source_model("standard"), device=device)
+    role = construct.source_role("d_det", cfg)  # the profile's source of the targeted sets
+    source = tr.load_trained(paths.source_model(role), device=device)
     idx = torch.randperm(len(train[1]), generator=torch.Generator().manual_seed(cfg.seed))[: args.n]
     rows = []
     for text in args.setting:
@@ -69,8 +71,8 @@ def main(argv=None) -> int:
                "build_s": round(build_s, 1), "total_s": round(time.perf_counter() - t0, 1)}
         rows.append(row)
         print(json.dumps(row), flush=True)
-        atomic_write_json(args.out, {"profile": cfg.name, "source_model": str(paths.source_model("standard")),
-                                     "source_train_config": json.loads((paths.source_model("standard") / "config.json")
+        atomic_write_json(args.out, {"profile": cfg.name, "source_model": str(paths.source_model(role)),
+                                     "source_train_config": json.loads((paths.source_model(role) / "config.json")
                                                                        .read_text()),
                                      "n": args.n, "rows": rows, "machine": machine_record(device)})
     return 0

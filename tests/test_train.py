@@ -163,6 +163,19 @@ def test_train_config_roles():
     assert train_config(paper, "dataset", "d_non_robust").augment == "crop,flip,jitter,rotate"  # the robustness library's
     assert train_config(paper, "robust", None).adv_random_start is False  # its adversarial training starts at x
     assert train_config(paper, "dataset", "d_robust").epochs == paper.epochs
+    # D_R and D_NR share one recipe, rnr_augment; the cpu profile trains both without augmentation
+    cpu = get_profile("cpu")
+    assert {train_config(cpu, "dataset", d).augment for d in ("d_robust", "d_non_robust")} == {""}
+    assert train_config(cpu, "dataset", "d_rand").augment == cpu.augment == "crop,flip"
+    assert train_config(get_profile("cpu", rnr_augment="flip"), "dataset", "d_non_robust").augment == "flip"
+    # the D_rand / D_det families may train for fewer epochs (cpu: 15 of 20); 0 = epochs
+    assert {train_config(cpu, "dataset", d).epochs for d in ("d_rand", "d_det", "d_other", "d_det_hits")} == {15}
+    assert train_config(cpu, "dataset", "d_robust").epochs == cpu.epochs == 20
+    assert train_config(paper, "dataset", "d_det").epochs == paper.epochs
+    with pytest.raises(ValueError, match="rand_det_epochs"):
+        get_profile("cpu", rand_det_epochs=-1)
+    with pytest.raises(ValueError, match="rnr_augment"):
+        get_profile("cpu", rnr_augment="blur")
     with pytest.raises(ValueError, match="role"):
         train_config(p, "teacher")
     with pytest.raises(ValueError, match="dataset"):
