@@ -203,8 +203,9 @@ def nested_robust_accuracy(model, x, y, eps_list, *, norm: str = "l2", steps: in
 
     A perturbation found at a smaller radius is also one at any larger radius, so an image broken
     at eps counts as broken at every eps' > eps: the curve is non-increasing by construction, each
-    point is at least as strong as attacking its radius alone, and the large radii cost only the
-    survivors. Returns ``{"0.25": ..., ...}`` (fractions of all of ``x``); a 0 in ``eps_list``
+    radius adds the successes of the smaller ones to its own attack, and the large radii cost only
+    the survivors. (The survivors form other batches than the whole set, so their random starts
+    differ from those of attacking the radius alone: single images may come out either way.) Returns ``{"0.25": ..., ...}`` (fractions of all of ``x``); a 0 in ``eps_list``
     gives the clean accuracy."""
     _check_xy(x, y)
     alive = correct_mask(model, x, y, batch_size=batch_size)

@@ -13,7 +13,8 @@ file at ``<path>`` (relative to the repository root) by the renderer of ``<kind>
 - ``goals``: a cpu run's results.json (and timings.json beside it) against the laptop-scale goals;
 - ``controls``: a run's control rows (notebook 07) beside the published numbers of the same controls;
 - ``sets``: training recipes on one constructed set (``benchmarks/set_train_levers.py``);
-- ``target``: the source model of D_rand / D_det by recipe (``benchmarks/target_source.py``).
+- ``target``: the source model of D_rand / D_det by recipe (``benchmarks/target_source.py``);
+- ``eval``: the evaluation benchmark, full sweep vs early stop and nested radii (``benchmarks/bench_eval.py``).
 
 ``regenerate(text, root)`` returns the README with every block rebuilt; the test suite checks
 that the committed README equals it.
@@ -160,6 +161,21 @@ def target_table(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def eval_table(data: dict) -> str:
+    """The evaluation benchmark: the eps sweep attacked in full vs with early stop and nested radii."""
+    radii = data["rows"][0]["radii"] if data.get("rows") else []
+    lines = ["| model | full sweep | advlib | speed-up | " + " | ".join(f"@ {e:g} full / advlib" for e in radii) + " |",
+             "|---|---|---|---|" + "---|" * len(radii)]
+    for r in data.get("rows", []):
+        accs = " | ".join(f"{_pct(r['full_acc'][k])} / {_pct(r['advlib_acc'][k])}" for k in r["full_acc"])
+        lines.append(f"| {r['model']} | {r['full_s']:.1f} s | {r['advlib_s']:.1f} s | **{r['speedup']:.2f}x** | {accs} |")
+    m = data.get("machine", {})
+    lines += ["", f"PGD-{data.get('steps')} on {data.get('eval_n')} test images, medians of {data.get('repeats')} "
+              f"alternating repeats, {m.get('device')}, {m.get('torch_threads')} thread(s), load average "
+              f"{', '.join(f'{v:.1f}' for v in m.get('load_avg', [])) or '?'} at the end."]
+    return "\n".join(lines) + "\n"
+
+
 def _mean_over_seeds(rows: list[dict], dataset: str, value) -> float | None:
     vals = [value(r) for r in rows if r["dataset"] == dataset]
     vals = [v for v in vals if v is not None]
@@ -245,7 +261,7 @@ def render(kind: str, path: Path) -> str:
     if kind == "transfer":
         return transfer_table(data)
     renderers = {"timings": timings_table, "ddet": ddet_table, "pgd": pgd_table, "construct": construct_table,
-                 "invert": invert_table, "sets": sets_table, "target": target_table}
+                 "invert": invert_table, "sets": sets_table, "target": target_table, "eval": eval_table}
     if kind in renderers:
         return renderers[kind](data)
     raise ValueError(f"unknown README block kind {kind!r} (table | levers | transfer | {' | '.join(renderers)})")

@@ -8,9 +8,9 @@ sweep on its evaluation subset twice, in one process, alternating:
 - ``advlib``: ``nested_robust_accuracy``: an image is dropped once broken, and each larger radius
   attacks only the survivors of the smaller ones.
 
-Records seconds and the robust accuracies of both. The first radius must agree up to the images
-whose random starts differ (the batches differ once the clean mistakes are left out); the larger
-ones can only be lower (nested is at least as strong).
+Records seconds and the robust accuracies of both. They agree up to the images whose random
+starts differ (the batches differ once the clean mistakes, or a smaller radius's successes, are left
+out); nested radii also count a smaller radius's successes at the larger ones.
 
     python benchmarks/bench_eval.py --run-dir runs/cpu --profile cpu --cifar path/to/cifar10.zip
 """
