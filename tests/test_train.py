@@ -339,7 +339,7 @@ def test_fit_trains_any_module_and_infers_the_number_of_classes(data):
 
 def test_standard_source_model_has_its_own_augmentation_and_weight_decay():
     prof = get_profile("cpu", source_augment="", source_weight_decay=0.0, augment="crop,flip", weight_decay=5e-4)
-    std, rob, ds = train_config(prof, "standard"), train_config(prof, "robust"), train_config(prof, "dataset", "d_robust")
+    std, rob, ds = train_config(prof, "standard"), train_config(prof, "robust"), train_config(prof, "dataset", "relabel")
     assert (std.augment, std.weight_decay) == ("", 0.0)
     assert (rob.augment, rob.weight_decay) == ("crop,flip", 5e-4) == (ds.augment, ds.weight_decay)
     with pytest.raises(ValueError, match="source_augment"):
