@@ -101,21 +101,8 @@ def batch_generator(seed: int, batch: int) -> torch.Generator:
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
              shard: bool | None = None) -> float:
-    """Fraction of ``x`` that ``model`` classifies as ``y`` (in [0,1]).
-
-    ``shard``: None/True split the batches over the ranks of a torch.distributed run (every rank
-    must call; no effect in a single process); False evaluates everything here."""
-    _check_xy(x, y)
-    device = model_device(model)
-    which, summed = _my_batches(x.shape[0], batch_size, shard)
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    with eval_mode(model), torch.no_grad(), fp32(device):
-        net = folded(model)  # BatchNorm folded into the convolutions: same logits, fewer passes
-        for _, xb, yb in _batches(x, y, batch_size, device, which):
-            correct += (net(xb).argmax(1) == yb).sum()
-    if summed:
-        dist.all_reduce_sum(correct)
-    return correct.item() / x.shape[0]
+    """Fraction of ``x`` that ``model`` classifies as ``y`` (in [0,1]); ``shard`` as in :func:`correct_mask`."""
+    return int(correct_mask(model, x, y, batch_size=batch_size, shard=shard).sum()) / x.shape[0]
 
 
 SWEEP = "nested"  # how evaluate_model attacks the radii of a sweep: see nested_robust_accuracy
@@ -125,7 +112,9 @@ def correct_mask(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, ba
                  shard: bool | None = None) -> torch.Tensor:
     """Per image (CPU bool tensor, one entry per image of ``x``): does ``model`` classify it as ``y``?
 
-    ``shard`` as in :func:`accuracy`; every rank gets the whole mask."""
+    ``shard``: None/True split the batches over the ranks of a torch.distributed run (every rank
+    must call, and every rank gets the whole mask; no effect in a single process); False
+    evaluates everything here."""
     _check_xy(x, y)
     device = model_device(model)
     which, summed = _my_batches(x.shape[0], batch_size, shard)
@@ -188,9 +177,6 @@ def robust_accuracy(model, x, y, *, norm: str = "l2", eps: float, steps: int = 2
     given instead draws the starts of all batches in turn; the batches are then not split over
     ranks.
     """
-    threat_model(norm)  # unknown norm -> ValueError, also when eps == 0
-    if eps == 0:
-        return accuracy(model, x, y, batch_size=batch_size, shard=shard)
     mask = robust_correct(model, x, y, norm=norm, eps=eps, steps=steps, step_size=step_size, restarts=restarts,
                           batch_size=batch_size, generator=generator, seed=seed, shard=shard)
     return int(mask.sum()) / x.shape[0]
@@ -205,8 +191,9 @@ def nested_robust_accuracy(model, x, y, eps_list, *, norm: str = "l2", steps: in
     at eps counts as broken at every eps' > eps: the curve is non-increasing by construction, each
     radius adds the successes of the smaller ones to its own attack, and the large radii cost only
     the survivors. (The survivors form other batches than the whole set, so their random starts
-    differ from those of attacking the radius alone: single images may come out either way.) Returns ``{"0.25": ..., ...}`` (fractions of all of ``x``); a 0 in ``eps_list``
-    gives the clean accuracy."""
+    differ from those of attacking the radius alone: single images may come out either way.)
+    Returns ``{"0.25": ..., ...}`` (fractions of all of ``x``); a 0 in ``eps_list`` gives the
+    clean accuracy."""
     _check_xy(x, y)
     alive = correct_mask(model, x, y, batch_size=batch_size)
     out = {}
