@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from . import dist
+from . import dist, strong
 from .attacks import eval_mode, folded, pgd, threat_model
 from .config import PAPER
 from .utils import Timer, atomic_write_json, device_name, model_device, wilson_interval
@@ -135,12 +135,22 @@ def _gathered(parts: list[torch.Tensor], summed: bool, device) -> torch.Tensor:
     return mine.cpu()
 
 
+ATTACKS = ("pgd", "apgd-t", "worst", "autoattack")  # what robust_correct / robust_accuracy can run
+
+
+def _check_attack(attack: str) -> None:
+    if attack not in ATTACKS:
+        raise ValueError(f"attack must be one of {ATTACKS}, got {attack!r}")
+
+
 def robust_correct(model, x, y, *, norm: str = "l2", eps: float, steps: int = 20, step_size: float | None = None,
                    restarts: int = 1, batch_size: int = 500, generator: torch.Generator | None = None,
-                   seed: int = 0, shard: bool | None = None) -> torch.Tensor:
-    """Per image (CPU bool tensor): is it still classified as ``y`` under untargeted PGD in the
+                   seed: int = 0, shard: bool | None = None, attack: str = "pgd", apgd_steps: int = 100,
+                   targets: int = 9) -> torch.Tensor:
+    """Per image (CPU bool tensor): is it still classified as ``y`` under ``attack`` in the
     ``norm`` ball of radius ``eps``? Arguments as in :func:`robust_accuracy`."""
     _check_xy(x, y)
+    _check_attack(attack)
     threat_model(norm)  # unknown norm -> ValueError, also when eps == 0
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
@@ -155,35 +165,60 @@ def robust_correct(model, x, y, *, norm: str = "l2", eps: float, steps: int = 20
     parts = []
     with eval_mode(model), fp32(device):
         for k, xb, yb in _batches(x, y, batch_size, device, which):
-            gen = generator if generator is not None else batch_generator(seed, k)
-            # an image counts as broken once any candidate succeeds: stop attacking it there
-            x_adv = pgd(model, xb, yb, norm=norm, eps=eps, step_size=step_size, steps=steps,
-                        restarts=restarts, generator=gen, stop_on_success=True)
-            with torch.no_grad():
-                parts.append(model(x_adv).argmax(1) == yb)
+            ok = torch.ones_like(yb, dtype=torch.bool)
+            if attack in ("pgd", "worst"):
+                gen = generator if generator is not None else batch_generator(seed, k)
+                # an image counts as broken once any candidate succeeds: stop attacking it there
+                x_adv = pgd(model, xb, yb, norm=norm, eps=eps, step_size=step_size, steps=steps,
+                            restarts=restarts, generator=gen, stop_on_success=True)
+                with torch.no_grad():
+                    ok = model(x_adv).argmax(1) == yb
+            if attack in ("apgd-t", "worst") and ok.any():
+                idx = ok.nonzero().flatten()  # APGD-T only where PGD failed: the per-image worst case
+                ok[idx] = strong.apgd_t_correct(model, xb[idx], yb[idx], eps=eps, norm=norm, steps=apgd_steps,
+                                                targets=targets, num_classes=_classes(model, xb), seed=seed + k)
+            if attack == "autoattack":
+                ok = strong.autoattack_correct(model, xb, yb, eps=eps, norm=norm, steps=apgd_steps, targets=targets,
+                                               num_classes=_classes(model, xb), seed=seed + k)
+            parts.append(ok)
     return _gathered(parts, summed, device)
+
+
+def _classes(model, xb) -> int:
+    with torch.no_grad():
+        return int(model(xb[:1]).shape[1])
 
 
 def robust_accuracy(model, x, y, *, norm: str = "l2", eps: float, steps: int = 20, step_size: float | None = None,
                     restarts: int = 1, batch_size: int = 500, generator: torch.Generator | None = None,
-                    seed: int = 0, shard: bool | None = None) -> float:
-    """Accuracy under untargeted PGD within the ``norm`` ball of radius ``eps``.
+                    seed: int = 0, shard: bool | None = None, attack: str = "pgd", apgd_steps: int = 100,
+                    targets: int = 9) -> float:
+    """Accuracy under an untargeted attack within the ``norm`` ball of radius ``eps``.
 
-    step_size defaults to 2.5*eps/steps (Madry et al.). eps == 0 gives the clean accuracy
-    (no attack). An image counts as broken as soon as any PGD candidate (the clean input, an
-    iterate) is misclassified, and is not attacked further. The random starts of batch k come
-    from ``batch_generator(seed, k)``, so the result depends neither on the global RNG nor on how
-    many processes share the batches (``shard`` as in :func:`accuracy`). A ``generator`` (CPU)
-    given instead draws the starts of all batches in turn; the batches are then not split over
-    ranks.
+    ``attack``: "pgd" (:func:`advlib.attacks.pgd` with the cross-entropy loss, ``steps`` steps of
+    ``step_size``, default 2.5*eps/steps as Madry et al.), "apgd-t" (APGD-T: ``targets`` wrong
+    classes × ``apgd_steps`` iterations of the targeted DLR loss, :mod:`advlib.strong`), "worst"
+    (the per-image worst case of the two: APGD-T attacks what PGD did not break) or "autoattack"
+    (the standard AutoAttack: APGD-CE, APGD-T, FAB-T, Square). An image counts as robust only if
+    the attack fails on it; an attack can only overestimate robust accuracy, so the strongest
+    number is the lowest.
+
+    eps == 0 gives the clean accuracy (no attack). PGD counts an image as broken as soon as any
+    candidate (the clean input, an iterate) is misclassified, and does not attack it further. The
+    random starts of batch k come from ``batch_generator(seed, k)`` (APGD / AutoAttack are seeded
+    with ``seed + k``), so the result depends neither on the global RNG nor on how many processes
+    share the batches (``shard`` as in :func:`accuracy`). A ``generator`` (CPU) given instead
+    draws PGD's starts of all batches in turn; the batches are then not split over ranks.
     """
     mask = robust_correct(model, x, y, norm=norm, eps=eps, steps=steps, step_size=step_size, restarts=restarts,
-                          batch_size=batch_size, generator=generator, seed=seed, shard=shard)
+                          batch_size=batch_size, generator=generator, seed=seed, shard=shard, attack=attack,
+                          apgd_steps=apgd_steps, targets=targets)
     return int(mask.sum()) / x.shape[0]
 
 
 def nested_robust_accuracy(model, x, y, eps_list, *, norm: str = "l2", steps: int = 20, restarts: int = 1,
-                           batch_size: int = 500, seed: int = 0) -> dict[str, float]:
+                           batch_size: int = 500, seed: int = 0, attack: str = "pgd", apgd_steps: int = 100,
+                           targets: int = 9, masks: bool = False) -> dict:
     """Robust accuracy at each radius of ``eps_list``, from the smallest up, each radius attacking
     only the images that survived every smaller one (and the clean input).
 
@@ -193,8 +228,10 @@ def nested_robust_accuracy(model, x, y, eps_list, *, norm: str = "l2", steps: in
     the survivors. (The survivors form other batches than the whole set, so their random starts
     differ from those of attacking the radius alone: single images may come out either way.)
     Returns ``{"0.25": ..., ...}`` (fractions of all of ``x``); a 0 in ``eps_list`` gives the
-    clean accuracy."""
+    clean accuracy. ``attack`` as in :func:`robust_accuracy`; ``masks=True`` returns the per-image
+    survivors instead (``{"0.25": bool tensor, ...}``), from which paired comparisons are made."""
     _check_xy(x, y)
+    _check_attack(attack)
     alive = correct_mask(model, x, y, batch_size=batch_size)
     out = {}
     for e in sorted({float(v) for v in eps_list}):
@@ -203,10 +240,11 @@ def nested_robust_accuracy(model, x, y, eps_list, *, norm: str = "l2", steps: in
         if e > 0 and bool(alive.any()):
             idx = alive.nonzero().flatten()
             survived = robust_correct(model, x[idx.to(x.device)], y[idx.to(y.device)], norm=norm, eps=e, steps=steps,
-                                      restarts=restarts, batch_size=batch_size, seed=seed)
+                                      restarts=restarts, batch_size=batch_size, seed=seed, attack=attack,
+                                      apgd_steps=apgd_steps, targets=targets)
             alive = torch.zeros_like(alive)
             alive[idx] = survived
-        out[eps_key(e)] = int(alive.sum()) / x.shape[0]
+        out[eps_key(e)] = alive.clone() if masks else int(alive.sum()) / x.shape[0]
     return out
 
 

@@ -266,7 +266,7 @@ def test_bad_sources_are_clear(tmp_path):
     with pytest.raises(ValueError, match="neither a folder nor a zip"):
         data.load_cifar10(tmp_path / "notzip.txt")
     with pytest.raises(ValueError, match="split must be one of"):
-        data.load_cifar10("sample", "val")
+        data.load_cifar10("sample", "valid")
 
 
 def test_torchvision_source(tmp_path, monkeypatch):
@@ -314,3 +314,22 @@ def test_order_is_a_seeded_shuffle_so_prefixes_cover_the_classes():
     assert len(torch.unique(y1[:30])) >= 6
     _, y3 = data.load_cifar10("sample", "train", seed=1)
     assert not torch.equal(y1, y3) and torch.equal(torch.bincount(y1), torch.bincount(y3))
+
+
+def test_validation_split_is_held_out_of_the_training_pick():
+    """split "val" holds images of the training folder that the training pick of the same n never
+    uses; the training pick itself does not depend on val; both are class-balanced."""
+    x_tr, y_tr = data.load_cifar10("sample", "train", n=300, seed=3)
+    x_tr2, _ = data.load_cifar10("sample", "train", n=300, seed=3, val=100)
+    x_va, y_va = data.load_cifar10("sample", "val", n=300, seed=3, val=100)
+    assert torch.equal(x_tr, x_tr2)
+    assert torch.bincount(y_va, minlength=10).tolist() == [10] * 10
+    train_rows = {bytes(r.numpy().tobytes()) for r in x_tr.flatten(1)}
+    assert not any(bytes(r.numpy().tobytes()) in train_rows for r in x_va.flatten(1))
+    # n = 0: every training image but the validation ones
+    x_all, _ = data.load_cifar10("sample", "train", val=100, seed=3)
+    assert len(x_all) == 600 - 100
+    with pytest.raises(ValueError, match="split 'val' needs val > 0"):
+        data.load_cifar10("sample", "val", n=300)
+    with pytest.raises(ValueError, match=r"n=590 training and val=100 validation images needs 69"):
+        data.load_cifar10("sample", "train", n=590, val=100)

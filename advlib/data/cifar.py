@@ -21,14 +21,14 @@ import numpy as np
 import torch
 
 SAMPLE_ZIP = Path(__file__).resolve().parent.parent / "sample" / "cifar10-sample.zip"  # advlib/sample/
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")  # "val": held out from the training images (see load_cifar10)
 NUM_CLASSES = 10
 IMAGE_SHAPE = (3, 32, 32)
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 
 def load_cifar10(source, split: str = "train", *, n: int = 0, seed: int = 0, root=None,
-                 download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                 download: bool = True, val: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10 images float32 [N,3,32,32] in [0,1] and labels int64 [N].
 
     source: "torchvision" (``torchvision.datasets.CIFAR10`` under ``root``, downloaded when
@@ -39,19 +39,31 @@ def load_cifar10(source, split: str = "train", *, n: int = 0, seed: int = 0, roo
         (n // 10 per class; the first n % 10 classes get one more). Only the chosen images are
         decoded. Images come back in an order shuffled with ``seed`` (archives list images class
         by class, so an unshuffled ``x[:k]`` would hold only the first classes).
+    val: the size of the validation split, held out from the *training* images. Per class, the
+        training pick is the first k of a seeded permutation of that class's images and the
+        validation pick the next ones, so the two never share an image, and the training pick of
+        a given ``n`` is the same whatever ``val`` is (with ``n`` 0 the training pick is every
+        image but the validation ones). ``split="val"`` returns those ``val`` images (``n`` is then
+        the size of the training pick they avoid); ``split="test"`` ignores ``val``.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if not isinstance(n, int) or n < 0:
         raise ValueError(f"n must be an int >= 0 (0 = all images), got {n!r}")
+    if not isinstance(val, int) or val < 0:
+        raise ValueError(f"val must be an int >= 0 (the validation images held out of the training set), got {val!r}")
+    if split == "val" and val == 0:
+        raise ValueError("split 'val' needs val > 0: the number of training images held out for validation")
+    if split == "test":
+        val = 0
     if isinstance(source, str) and source == "torchvision":
-        x, y = _load_torchvision(split, n=n, seed=seed, root=root, download=download)
+        x, y = _load_torchvision(split, n=n, seed=seed, root=root, download=download, val=val)
     elif isinstance(source, str) and source == "sample":
         if not SAMPLE_ZIP.is_file():
             raise FileNotFoundError(f"embedded CIFAR-10 sample missing: {SAMPLE_ZIP} (rebuild with tools/make_sample.py)")
-        x, y = _load_archive(SAMPLE_ZIP, split, n=n, seed=seed)
+        x, y = _load_archive(SAMPLE_ZIP, split, n=n, seed=seed, val=val)
     elif isinstance(source, (str, os.PathLike)):
-        x, y = _load_archive(Path(source).expanduser(), split, n=n, seed=seed)
+        x, y = _load_archive(Path(source).expanduser(), split, n=n, seed=seed, val=val)
     else:
         raise TypeError(f"source must be 'torchvision', 'sample' or a path, got {type(source).__name__}")
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
@@ -86,26 +98,32 @@ def dataset_summary(images: torch.Tensor, labels: torch.Tensor) -> dict:
     }
 
 
-def _balanced_subset(labels: np.ndarray, n: int, seed: int, what: str) -> np.ndarray:
+def _balanced_subset(labels: np.ndarray, n: int, seed: int, what: str, val: int = 0, split: str = "train") -> np.ndarray:
     """Sorted indices of a class-balanced subset: n // 10 per class, remainder to the first classes.
 
     Per class, the pick is the first k of a seeded permutation of that class's indices (which
-    are in a fixed order), so the same seed and inputs always give the same subset.
+    are in a fixed order), so the same seed and inputs always give the same subset. With ``val``
+    > 0 the next ``val`` // 10 per class (same rule for the remainder) are the validation pick:
+    ``split="val"`` returns those, ``split="train"`` the training pick before them (``n`` 0: every
+    image of a class but its validation ones).
     """
-    if n == 0:
+    if n == 0 and val == 0:
         return np.arange(len(labels))
     rng = np.random.default_rng(seed)
     per, extra = divmod(n, NUM_CLASSES)
+    vper, vextra = divmod(val, NUM_CLASSES)
     chosen = []
     for c in range(NUM_CLASSES):
         idx = np.flatnonzero(labels == c)
-        k = per + (1 if c < extra else 0)
-        if k > len(idx):
-            raise ValueError(f"{what}: n={n} needs {k} images of class {c} but only {len(idx)} are available "
-                             f"(at most {NUM_CLASSES * int(np.bincount(labels, minlength=NUM_CLASSES).min())} "
+        kv = vper + (1 if c < vextra else 0)
+        k = per + (1 if c < extra else 0) if n else len(idx) - kv
+        if k + kv > len(idx) or k < 0:
+            asked = f"n={n}" + (f" training and val={val} validation images" if val else "")
+            raise ValueError(f"{what}: {asked} needs {k + kv} images of class {c} but only {len(idx)} are available (at most "
+                             f"{NUM_CLASSES * int(np.bincount(labels, minlength=NUM_CLASSES).min())} "
                              "for an exactly balanced subset)")
         perm = rng.permutation(len(idx))  # drawn for every class so class c's pick doesn't depend on n of others
-        chosen.append(idx[perm[:k]])
+        chosen.append(idx[perm[k:k + kv]] if split == "val" else idx[perm[:k]])
     return np.sort(np.concatenate(chosen))
 
 
@@ -114,18 +132,18 @@ def _to_tensors(hwc_uint8: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor
     return x.float().div_(255.0), torch.as_tensor(np.asarray(labels), dtype=torch.int64).clone()
 
 
-def _load_torchvision(split, *, n, seed, root, download):
+def _load_torchvision(split, *, n, seed, root, download, val=0):
     if root is None:
         raise ValueError("load_cifar10('torchvision', ...) needs root= (the folder for torchvision's "
                          "CIFAR-10 cache, e.g. <run_dir>/data)")
     from torchvision.datasets import CIFAR10  # heavy import, only when used
 
     try:
-        ds = CIFAR10(root=str(root), train=(split == "train"), download=download)
+        ds = CIFAR10(root=str(root), train=(split != "test"), download=download)
     except RuntimeError as e:
         raise RuntimeError(f"CIFAR-10 not available under {root} (download={download}): {e}") from e
     labels = np.asarray(ds.targets, dtype=np.int64)
-    keep = _balanced_subset(labels, n, seed, f"torchvision CIFAR-10 {split} under {root}")
+    keep = _balanced_subset(labels, n, seed, f"torchvision CIFAR-10 {split} under {root}", val=val, split=split)
     return _to_tensors(ds.data[keep], labels[keep])
 
 
@@ -200,11 +218,11 @@ def _decode_image(data: bytes, name: str) -> np.ndarray:
     return arr
 
 
-def _load_archive(path: Path, split: str, *, n: int, seed: int):
+def _load_archive(path: Path, split: str, *, n: int, seed: int, val: int = 0):
     arc = _Archive(path)
     try:
-        names, labels, _ = _split_members(arc, split)
-        keep = _balanced_subset(labels, n, seed, f"{path} ({split})")
+        names, labels, _ = _split_members(arc, "test" if split == "test" else "train")
+        keep = _balanced_subset(labels, n, seed, f"{path} ({split})", val=val, split=split)
         out = np.empty((len(keep), 32, 32, 3), dtype=np.uint8)
         for j, i in enumerate(keep):  # only the chosen members are read and decoded
             out[j] = _decode_image(arc.read(names[i]), f"{path}:{names[i]}")
