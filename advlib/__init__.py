@@ -5,7 +5,8 @@ The main verbs are available at the top level and imported lazily, on first use 
 itself loads nothing heavy and has no side effects)::
 
     advlib.pgd(model, x, y, eps=0.5, step_size=0.1, steps=20)      # images in [0,1], NCHW
-    advlib.accuracy(model, x, y); advlib.robust_accuracy(model, x, y, eps=0.25)
+    advlib.accuracy(model, x, y); advlib.robust_accuracy(model, x, y, eps=0.25, attack="worst")
+    advlib.claims(results)          # the paper's claims with verdicts, from a results.json dict
     advlib.fit(model, x, y, advlib.TrainConfig(arch="my_net", epochs=10))   # any nn.Module
     advlib.build_targeted_set(model, x, y, rule="det", eps=0.5, step_size=0.1, steps=100)
     advlib.build_robust_set(model, x, y, steps=1000, step_size=0.1, features="layer4")
@@ -19,7 +20,7 @@ _LAZY = {
     "pgd": "attacks",
     "accuracy": "evaluate",
     "robust_accuracy": "evaluate",
-    "autoattack_accuracy": "evaluate",
+    "claims": "verdicts",
     "fit": "train",
     "TrainConfig": "train",
     "build_targeted_set": "construct",

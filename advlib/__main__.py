@@ -54,13 +54,13 @@ def _main(argv=None) -> int:
     if args.cmd == "table":
         from pathlib import Path
 
-        from . import evaluate
+        from . import results, tables
 
         path = Path(args.results)
         if path.is_dir():
             path = path / "results.json"
         try:
-            print(evaluate.render(evaluate.load_results(path)), end="")
+            print(tables.render(results.load_results(path)), end="")
         except (OSError, ValueError) as e:
             print(f"advlib table: error: {e}", file=sys.stderr)
             return 1

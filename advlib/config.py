@@ -26,6 +26,15 @@ CONTROL_SETS = ("d_other", "d_rand_synthetic", "d_det_synthetic", "relabel")
 # Training-subset variants of D_rand / D_det (notebook 07): rows of the constructed set they name.
 SUBSET_VARIANTS = ("d_rand_t_ne_y", "d_rand_hits", "d_det_hits")
 ALL_SETS = DATASETS + CONTROL_SETS  # every feature dataset a run directory may hold
+# The matched control of each constructed set: the same architecture, recipe and seeds, trained on
+# the real training images the set was built from, with their true labels. D_R and D_NR are built
+# from the same images with one recipe, so they share theirs; D_rand and D_det train differently.
+MATCHED_CONTROL = {"d_robust": "control_rnr", "d_non_robust": "control_rnr", "d_rand": "control_rand",
+                   "d_det": "control_det"}
+MATCHED_CONTROLS = tuple(dict.fromkeys(MATCHED_CONTROL.values()))
+# What advlib.robust_accuracy(attack=...) runs: PGD with cross-entropy, APGD-T, the per-image worst
+# case of the two, the standard AutoAttack
+ATTACKS = ("pgd", "apgd-t", "worst", "autoattack")
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
@@ -57,6 +66,9 @@ class Profile:
     cifar_source: str = "torchvision"  # "torchvision" | "sample" | path to a zip or folder <split>/<class>/<img>
     n_train: int = 0  # CIFAR-10 training images used (seeded, class-balanced subset); 0 = all
     n_test: int = 0  # CIFAR-10 test images for every evaluation; 0 = all
+    # Validation images, held out of the CIFAR-10 *training* images the profile does not train on:
+    # levers are chosen on them and training is watched on them; the test set only reports
+    n_val: int = 0
     release: str = "skip"  # authors' tarball: "download" | "skip" | path to a local datasets.tar
     release_sha256: str = ""  # checksum to verify the tarball against ("" = size-only check)
     dataset_source: str = "constructed"  # which sets the later notebooks use: constructed | released
@@ -117,17 +129,24 @@ class Profile:
     shard_size: int = 1000  # images per construction shard (the unit of resume)
     construct_batch: int = 500  # images per attack batch during construction
     # --- evaluation -----------------------------------------------------------------------------
-    eval_eps: float = 0.25  # headline L2 radius
+    eval_eps: float = 0.25  # headline L2 radius (the paper's)
+    # The radius declared for the D_R / D_NR claims against their matched controls, chosen on the
+    # validation split before the test set is touched (the paper: its eval_eps)
+    claim_eps: float = 0.25
+    eval_attack: str = "worst"  # headline attack: pgd | apgd-t | worst (per image, PGD then APGD-T) | autoattack
+    apgd_targets: int = 9  # APGD-T target classes (the most likely wrong ones; AutoAttack's standard: 9)
+    apgd_steps: int = 100  # APGD-T iterations per target (standard: 100)
     eval_sweep: str = "0,0.125,0.25,0.5,1.0"  # comma-separated L2 radii for the sweep
     eval_steps: int = 20  # PGD steps (step size 2.5*eps/steps)
     eval_restarts: int = 1
     eval_n: int = 0  # test images for robust accuracy; 0 = all of n_test
     eval_batch: int = 500
     eval_every: int = 1  # clean test accuracy during training after every k-th epoch (and the last)
-    # AutoAttack cross-check (torchattacks APGD-CE + APGD-T at eval_eps); 0 images = skip it
+    # Cross-check: the standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square) at eval_eps and claim_eps
+    # on a class-balanced part of the evaluated images, the run's own seed; 0 images = skip it
     autoattack_n: int = 1000  # seeded class-balanced test images attacked
-    autoattack_steps: int = 100  # iterations of each APGD run (AutoAttack's standard: 100)
-    autoattack_targets: int = 9  # target classes of APGD-T (standard: 9, all wrong classes)
+    autoattack_steps: int = 100  # iterations of APGD-CE, APGD-T and FAB-T (AutoAttack's standard: 100)
+    autoattack_targets: int = 9  # target classes of APGD-T and FAB-T (standard: 9, all wrong classes)
     train_seeds: str = ""  # extra seeds for training + evaluation on the same sets, e.g. "1,2"; "" = seed only
     source_seeds: str = ""  # extra seeds for the standard source model (its spread in the table); "" = seed only
     # --- beyond the paper: controls (notebook 07) and transfer (notebook 08) -------------------
@@ -206,8 +225,8 @@ _PROFILES: dict[str, Profile] = {
         schedule="constant", epochs=1, source_epochs=2, robust_epochs=1, adv_steps=2,
         adv_step_size=0.25, construct_n=200, invert_steps=8, invert_step_size=0.5,
         target_steps=8, target_step_size=0.15, shard_size=100, construct_batch=100,
-        eval_steps=5, eval_n=100, eval_batch=100, eval_sweep="0,0.25,1.0",
-        autoattack_n=20, autoattack_steps=5, autoattack_targets=2,
+        eval_steps=5, eval_n=100, eval_batch=100, eval_sweep="0,0.25,1.0", n_val=100,
+        apgd_targets=2, apgd_steps=10, autoattack_n=20, autoattack_steps=5, autoattack_targets=2,
         relabel_epochs=1, transfer_archs="linear,mlp,tiny,small", transfer_n=100,
         num_threads=1,  # tiny tensors: one thread is as fast, and much faster on a busy machine
     ),
@@ -315,12 +334,18 @@ def validate(p: Profile) -> None:
     need(p.schedule in ("step", "onecycle", "constant"), f"schedule must be step|onecycle|constant, got {p.schedule!r}")
     need(p.invert_schedule in ("constant", "linear", "cosine"),
          f"invert_schedule must be constant|linear|cosine, got {p.invert_schedule!r}")
-    for k in ("n_train", "n_test", "construct_n", "invert_n", "eval_n", "epochs", "source_epochs", "robust_epochs",
+    need(p.eval_attack in ATTACKS, f"eval_attack must be one of {ATTACKS}, got {p.eval_attack!r}")
+    need(1 <= p.apgd_targets <= 9 and 1 <= p.autoattack_targets <= 9,
+         f"apgd_targets and autoattack_targets must be in [1, 9] (CIFAR-10's wrong classes), got "
+         f"{p.apgd_targets}, {p.autoattack_targets}")
+    need(p.claim_eps > 0, f"claim_eps must be > 0, got {p.claim_eps}")
+    for k in ("n_train", "n_test", "n_val", "construct_n", "invert_n", "eval_n", "epochs", "source_epochs", "robust_epochs",
               "target_source_epochs", "rand_det_epochs",
               "autoattack_n", "relabel_epochs", "transfer_n"):
         need(getattr(p, k) >= 0, f"{k} must be >= 0, got {getattr(p, k)}")
     for k in ("batch_size", "adv_steps", "invert_steps", "target_steps", "eval_steps", "shard_size",
               "construct_batch", "eval_batch", "eval_every", "target_restarts", "eval_restarts", "lr_step", "autoattack_steps",
+              "apgd_steps",
               "autoattack_targets"):
         need(getattr(p, k) > 0, f"{k} must be > 0, got {getattr(p, k)}")
     for k in ("adv_eps", "target_eps", "eval_eps", "lr", "lr_drand", "adv_step_size", "invert_step_size",
@@ -373,6 +398,6 @@ def paper_row(dataset: str) -> dict:
 
 
 __all__ = [
-    "DATASETS", "CONTROL_SETS", "SUBSET_VARIANTS", "ALL_SETS", "RELEASE_NAMES", "CIFAR10_CLASSES", "RELEASE_URL", "PAPER", "Profile",
+    "DATASETS", "CONTROL_SETS", "SUBSET_VARIANTS", "ALL_SETS", "MATCHED_CONTROL", "MATCHED_CONTROLS", "ATTACKS", "RELEASE_NAMES", "CIFAR10_CLASSES", "RELEASE_URL", "PAPER", "Profile",
     "PROFILE_NAMES", "get_profile", "load", "parse_overrides", "field_names", "validate", "paper_row",
 ]

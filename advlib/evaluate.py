@@ -1,48 +1,36 @@
-"""Clean and PGD-robust accuracy, eps sweeps, and the results record (results.json).
+"""Clean and robust accuracy, nested eps sweeps, and everything results.json records of one model.
 
 Every function takes images in [0,1] (NCHW float; uint8 is accepted and divided by 255), runs
 the model on the device its parameters are on, in eval mode, and leaves the model's mode as it
-found it. Robust accuracy uses :func:`advlib.attacks.pgd` with random starts drawn per batch from
-a generator seeded by (seed, batch index), so the same call gives the same number.
+found it. ``robust_accuracy(attack=...)`` runs PGD with the cross-entropy loss
+(:func:`advlib.attacks.pgd`), APGD-T, their per-image worst case, or the standard AutoAttack
+(:mod:`advlib.strong`); PGD's random starts are drawn per batch from a generator seeded by
+(seed, batch index), so the same call gives the same number.
 
 Under torchrun (a process group with several ranks, see :mod:`advlib.dist`) ``accuracy`` and
 ``robust_accuracy`` split the work: each rank takes a contiguous range of whole batches and the
-correct counts are summed, so every rank gets the number a single process computes. Every rank
-must then make the same call (``shard=False`` computes everything on each rank instead).
+per-image outcomes are gathered, so every rank gets the number a single process computes. Every
+rank must then make the same call (``shard=False`` computes everything on each rank instead).
 
 Numbers a reviewer accepts: every attack runs and every prediction is checked in float32
-(``eval_dtype``), even inside a caller's autocast; every accuracy comes with a 95% Wilson
-interval; the attack's random starts are seeded by the profile's seed; and
-:func:`autoattack_accuracy` cross-checks PGD with torchattacks' APGD-CE + APGD-T on a seeded,
-class-balanced subset, so a reader sees whether PGD-20 was strong enough.
-
-results.json::
-
-    {"profile": "cpu", "seed": 0, "config": {...profile fields...}, "timings_s": {...},
-     "machine": {"device": "cpu", "torch": "2.14.1", "threads": 2, "commit": "abc123..."},
-     "rows": [{"dataset": "d_robust", "source": "constructed", "arch": "small", "seed": 0,
-               "clean_acc": 0.43, "clean_ci95": [0.41, 0.45], "clean_n": 2000,
-               "robust_acc": {"0.25": 0.25, ...}, "robust_ci95": {"0.25": [0.22, 0.28], ...},
-               "eval_n": 1000, "steps": 20, "autoattack_acc": {"0.25": 0.24}, "autoattack_n": 200,
-               "eval_dtype": "float32", "device": "cpu", "dataset_sha256": "...",
-               "checkpoint_sha256": "...", "paper": {...}}]}
-
-One row per (dataset, source, seed); writing a row with the same key replaces the old one.
+(``eval_dtype``), even inside a caller's autocast; clean and robust accuracy come from the same
+images; the headline is the strongest attack run ("worst"), PGD alone stands beside it, and the
+standard AutoAttack cross-checks it on part of the images; the per-image outcomes are kept
+(``masks``), so comparisons between models are paired and carry an interval
+(:mod:`advlib.stats`, :mod:`advlib.claims`). The record itself: :mod:`advlib.results`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-from pathlib import Path
 
 import torch
 
 from . import dist, strong
 from .attacks import eval_mode, folded, pgd, threat_model
-from .config import PAPER
-from .utils import Timer, atomic_write_json, device_name, model_device, wilson_interval
+from .config import ATTACKS
+from .utils import Timer, device_name, model_device, wilson_interval
 
 EVAL_DTYPE = "float32"  # every evaluation, whatever autocast the caller runs under
 
@@ -135,7 +123,6 @@ def _gathered(parts: list[torch.Tensor], summed: bool, device) -> torch.Tensor:
     return mine.cpu()
 
 
-ATTACKS = ("pgd", "apgd-t", "worst", "autoattack")  # what robust_correct / robust_accuracy can run
 
 
 def _check_attack(attack: str) -> None:
@@ -277,314 +264,126 @@ def eval_subset(y: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
     return chosen.sort().values
 
 
-def autoattack_accuracy(model, x, y, *, eps: float, steps: int = 100, n_target_classes: int = 9, seed: int = 0,
-                        batch_size: int = 500) -> dict:
-    """Accuracy under torchattacks' APGD-CE followed by APGD-T (L2), the core of AutoAttack.
-
-    APGD-CE (step-size free, momentum, ``steps`` iterations) attacks every image; APGD-T (DLR
-    loss, targeted at the ``n_target_classes`` most likely wrong classes, ``steps`` each) attacks
-    the images APGD-CE did not break, as AutoAttack does. An image counts as robust only when both
-    fail. float32 throughout; torchattacks' seeding is kept away from the global RNG.
-
-    Returns ``{"acc", "n", "correct", "apgd_ce_acc", "clean_acc", "attacks"}``.
-    """
-    _check_xy(x, y)
-    if eps <= 0:
-        raise ValueError(f"eps must be > 0 for AutoAttack, got {eps}")
-    if steps <= 0 or n_target_classes <= 0:
-        raise ValueError(f"steps and n_target_classes must be > 0, got {steps}, {n_target_classes}")
-    import torchattacks  # a runtime dependency, imported only when the cross-check runs
-
-    device = model_device(model)
-    k = int(n_target_classes)
-    robust, ce_ok, clean = [], [], []
-    fork_devices = [device] if device.type == "cuda" else []
-    with eval_mode(model), fp32(device), torch.random.fork_rng(devices=fork_devices):
-        model = folded(model)  # the same function with BatchNorm folded into the convolutions: faster
-        ce = torchattacks.APGD(model, norm="L2", eps=eps, steps=steps, n_restarts=1, loss="ce", seed=seed)
-        # torchattacks' APGDT attacks n_classes - 1 target classes (the most likely wrong ones)
-        tg = torchattacks.APGDT(model, norm="L2", eps=eps, steps=steps, n_restarts=1, n_classes=k + 1, seed=seed)
-        for _, xb, yb in _batches(x, y, batch_size, device, range(math.ceil(len(y) / batch_size))):
-            xb = xb.contiguous()
-            with torch.no_grad():
-                ok0 = model(xb).argmax(1) == yb
-            x1 = ce(xb, yb)
-            with torch.no_grad():
-                ok1 = (model(x1).argmax(1) == yb) & ok0
-            ok2 = ok1.clone()
-            if ok1.any():
-                idx = ok1.nonzero().flatten()
-                x2 = tg(xb[idx], yb[idx])
-                with torch.no_grad():
-                    ok2[idx] = model(x2).argmax(1) == yb[idx]
-            clean.append(ok0.cpu())
-            ce_ok.append(ok1.cpu())
-            robust.append(ok2.cpu())
-    robust_t = torch.cat(robust)
-    n = len(robust_t)
-    return {"acc": int(robust_t.sum()) / n, "n": n, "correct": int(robust_t.sum()),
-            "apgd_ce_acc": int(torch.cat(ce_ok).sum()) / n, "clean_acc": int(torch.cat(clean).sum()) / n,
-            "attacks": f"torchattacks APGD-CE + APGD-T (L2, {steps} steps, {k} target classes, seed {seed})"}
-
-
 def ci95(correct: int, n: int) -> list[float]:
     """[lo, hi] of the 95% Wilson interval, rounded to 4 decimals (fractions)."""
     lo, hi = wilson_interval(int(correct), int(n))
     return [round(lo, 4), round(hi, 4)]
 
 
-def evaluate_model(model, x, y, profile, *, seed: int | None = None) -> dict:
+# --- per-image masks, as results.json stores them -------------------------------------------------
+def pack_mask(mask: torch.Tensor) -> str:
+    """A bool mask as a hex string (bits packed 8 per byte, first image in the high bit)."""
+    import numpy as np
+
+    return np.packbits(mask.cpu().numpy().astype(bool)).tobytes().hex()
+
+
+def unpack_mask(text: str, n: int) -> torch.Tensor:
+    """The bool mask of ``n`` images that :func:`pack_mask` wrote."""
+    import numpy as np
+
+    bits = np.unpackbits(np.frombuffer(bytes.fromhex(text), dtype=np.uint8))[:n]
+    if len(bits) != n:
+        raise ValueError(f"mask holds {len(bits)} images, expected {n}")
+    return torch.from_numpy(bits.astype(bool))
+
+
+def radii_of(profile, full: bool = True) -> list[float]:
+    """The positive radii a model is attacked at: the headline ``eval_eps``, the declared ``claim_eps``
+    and (``full``) every radius of the sweep."""
+    radii = {float(profile.eval_eps), float(getattr(profile, "claim_eps", profile.eval_eps))}
+    if full:
+        radii |= set(profile.sweep)
+    return sorted(radii - {0.0})
+
+
+def headline_attack(profile) -> str:
+    """How results.json names the headline attack of a profile, in words."""
+    return strong.describe(profile.eval_attack, steps=profile.apgd_steps, targets=profile.apgd_targets,
+                           pgd_steps=profile.eval_steps, restarts=profile.eval_restarts)
+
+
+def evaluate_model(model, x, y, profile, *, seed: int | None = None, full: bool = True,
+                   autoattack: bool | None = None) -> dict:
     """Everything results.json records about one model, in float32.
 
-    Clean accuracy on all of ``x``; L2 PGD robust accuracy at ``profile.eval_eps`` and every
-    positive radius of ``profile.eval_sweep`` on a seeded, class-balanced subset of
-    ``profile.eval_n`` images (``eval_subset``), random starts seeded by ``seed`` (default
-    ``profile.seed``); a 95% Wilson interval for each; and, when ``profile.autoattack_n`` > 0,
-    APGD-CE + APGD-T at ``profile.eval_eps`` on a class-balanced subset of that many images,
-    with PGD's accuracy on the very same images beside it.
+    On a seeded, class-balanced subset of ``profile.eval_n`` test images (``eval_subset``): clean
+    accuracy and, at each radius of :func:`radii_of`, robust accuracy under the headline attack
+    ``profile.eval_attack`` ("worst": per image, PGD and then APGD-T on what PGD did not break)
+    and under PGD alone (the weaker number, beside it), each radius attacking the survivors of
+    the smaller ones; so clean and robust come from the same images and robust <= clean. The
+    per-image survivors are stored (``masks``, :func:`pack_mask`) for paired comparisons, with the
+    fraction of images predicted as (y + 1) mod k (``shifted_acc``: what a model that learned
+    D_det's labels as a person sees them would score). Clean accuracy on all of ``x`` stands
+    beside (``full_clean_acc``). ``full=False``: only ``eval_eps`` and ``claim_eps``.
+
+    ``autoattack`` (default: ``profile.autoattack_n`` > 0): the standard AutoAttack at ``eval_eps``
+    and ``claim_eps`` on a class-balanced ``autoattack_n`` of the same images, with the headline's
+    accuracy on exactly those images beside it. Random starts are seeded by ``seed`` (default
+    ``profile.seed``).
     """
     _check_xy(x, y)
     seed = profile.seed if seed is None else int(seed)
     idx = eval_subset(y, profile.eval_n, profile.seed)
     xs, ys = x[idx.to(x.device)], y[idx.to(y.device)]
-    radii = sorted({float(profile.eval_eps), *profile.sweep} - {0.0})
+    radii = radii_of(profile, full)
     n, ns = len(y), len(idx)
+    kw = dict(steps=profile.eval_steps, restarts=profile.eval_restarts, batch_size=profile.eval_batch, seed=seed)
     out: dict = {}
     with Timer() as t:
-        clean = accuracy(model, x, y, batch_size=profile.eval_batch)
-        sub_clean = accuracy(model, xs, ys, batch_size=profile.eval_batch)
-        robust = nested_robust_accuracy(model, xs, ys, radii, steps=profile.eval_steps,
-                                        restarts=profile.eval_restarts, batch_size=profile.eval_batch, seed=seed)
+        clean = correct_mask(model, xs, ys, batch_size=profile.eval_batch)
+        full_clean = clean if ns == n else correct_mask(model, x, y, batch_size=profile.eval_batch)
+        with torch.no_grad(), eval_mode(model), fp32(model_device(model)):
+            k = _classes(model, xs)
+        shifted = _shifted(model, xs, ys, k, profile.eval_batch)
+        pgd_m = nested_robust_accuracy(model, xs, ys, radii, masks=True, **kw)
+        head = pgd_m
+        if profile.eval_attack != "pgd":
+            head = nested_robust_accuracy(model, xs, ys, radii, masks=True, attack=profile.eval_attack,
+                                          apgd_steps=profile.apgd_steps, targets=profile.apgd_targets, **kw)
+        acc = {e: int(m.sum()) / ns for e, m in head.items()}
         out.update(
-            clean_acc=clean, clean_ci95=ci95(round(clean * n), n), clean_n=n,
-            subset_clean_acc=sub_clean,
-            robust_acc=robust, robust_ci95={k: ci95(round(v * ns), ns) for k, v in robust.items()},
-            eval_n=ns, steps=profile.eval_steps, restarts=profile.eval_restarts,
-            step_size="2.5*eps/steps", norm="l2", attack_seed=seed, sweep=SWEEP,
+            clean_acc=int(clean.sum()) / ns, clean_ci95=ci95(int(clean.sum()), ns), clean_n=ns,
+            full_clean_acc=int(full_clean.sum()) / n, full_clean_ci95=ci95(int(full_clean.sum()), n), full_clean_n=n,
+            robust_acc=acc, robust_ci95={e: ci95(int(m.sum()), ns) for e, m in head.items()},
+            pgd_acc={e: int(m.sum()) / ns for e, m in pgd_m.items()},
+            shifted_acc=int(shifted.sum()) / ns,
+            masks={"clean": pack_mask(clean), "shifted": pack_mask(shifted),
+                   **{e: pack_mask(m) for e, m in head.items()}},
+            eval_n=ns, steps=profile.eval_steps, restarts=profile.eval_restarts, step_size="2.5*eps/steps",
+            norm="l2", attack=profile.eval_attack, attack_desc=headline_attack(profile), attack_seed=seed,
+            sweep=SWEEP,
         )
-        if getattr(profile, "autoattack_n", 0) > 0:
-            e = float(profile.eval_eps)
-            aidx = eval_subset(y, profile.autoattack_n, profile.seed + 1)
-            xa, ya = x[aidx.to(x.device)], y[aidx.to(y.device)]
-            aa = autoattack_accuracy(model, xa, ya, eps=e, steps=profile.autoattack_steps,
-                                     n_target_classes=profile.autoattack_targets, seed=seed,
-                                     batch_size=profile.eval_batch)
-            pgd_same = robust_accuracy(model, xa, ya, eps=e, steps=profile.eval_steps,
-                                       restarts=profile.eval_restarts, batch_size=profile.eval_batch, seed=seed)
-            out.update(autoattack_acc={eps_key(e): aa["acc"]}, autoattack_ci95={eps_key(e): ci95(aa["correct"], aa["n"])},
-                       autoattack_n=aa["n"], autoattack_pgd_acc={eps_key(e): pgd_same},
-                       autoattack_apgd_ce_acc={eps_key(e): aa["apgd_ce_acc"]}, autoattack_attacks=aa["attacks"])
+        if (profile.autoattack_n > 0) if autoattack is None else autoattack:
+            out.update(_autoattack(model, xs, ys, profile, head, seed))
     out.update(eval_dtype=EVAL_DTYPE, device=device_name(model_device(model)), seconds=round(t.seconds, 2))
     return out
 
 
-# --- results.json ------------------------------------------------------------------------------------
-ROW_KEY = ("dataset", "source", "seed")
+def _shifted(model, x, y, k, batch_size) -> torch.Tensor:
+    """Per image: does the model predict (y + 1) mod k?"""
+    return correct_mask(model, x, (y + 1) % k, batch_size=batch_size)
 
 
-def results_row(dataset: str, source: str, metrics: dict, **extra) -> dict:
-    """One row of results.json: the metrics of ``evaluate_model``, provenance fields passed as
-    ``extra`` (arch, seed, dataset_sha256, checkpoint_sha256, ...) and the paper's numbers."""
-    if not dataset or not source:
-        raise ValueError(f"results_row needs a dataset and a source, got {dataset!r}, {source!r}")
-    return {"dataset": dataset, "source": source, **metrics, **extra, "paper": PAPER.get(dataset)}
+def _autoattack(model, xs, ys, profile, head: dict, seed: int) -> dict:
+    """The standard AutoAttack on a class-balanced ``autoattack_n`` of the evaluated images, nested over
+    ``eval_eps`` and ``claim_eps``, beside the headline's accuracy on the same images."""
+    sub = eval_subset(ys, profile.autoattack_n, profile.seed + 1)
+    xa, ya = xs[sub.to(xs.device)], ys[sub.to(ys.device)]
+    radii = radii_of(profile, full=False)
+    with Timer() as t:
+        aa = nested_robust_accuracy(model, xa, ya, radii, attack="autoattack", apgd_steps=profile.autoattack_steps,
+                                    targets=profile.autoattack_targets, batch_size=profile.eval_batch, seed=seed,
+                                    masks=True)
+    na = len(sub)
+    return {"autoattack_acc": {e: int(m.sum()) / na for e, m in aa.items()},
+            "autoattack_ci95": {e: ci95(int(m.sum()), na) for e, m in aa.items()},
+            "autoattack_headline_acc": {e: int(head[e][sub].sum()) / na for e in aa},
+            "autoattack_n": na, "autoattack_seconds": round(t.seconds, 2),
+            "autoattack_attacks": strong.describe("autoattack", steps=profile.autoattack_steps,
+                                                  targets=profile.autoattack_targets)}
 
 
-def _empty_results() -> dict:
-    return {"profile": None, "seed": None, "rows": [], "timings_s": {}, "config": None, "machine": None}
-
-
-def load_results(path) -> dict:
-    """Read results.json, checking its shape."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"results file {path} not found (written by advlib.evaluate.update_results)")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"results file {path} is not valid JSON: {e}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
-        raise ValueError(f"results file {path} must be a JSON object with a 'rows' list")
-    for key, value in _empty_results().items():
-        data.setdefault(key, value)
-    return data
-
-
-def _row_key(row: dict) -> tuple:
-    return tuple(row.get(k) for k in ROW_KEY)
-
-
-def update_results(path, row: dict, *, profile=None, seed=None, timings=None, machine=None) -> dict:
-    """Put ``row`` into results.json (replacing the row with the same (dataset, source, seed)) and
-    write the file atomically. ``profile``: a Profile (name + config are recorded) or a name;
-    ``timings``: {name: seconds} merged into ``timings_s``; ``machine``: where it ran
-    (``advlib.utils.machine_record``). Returns the new contents."""
-    if not isinstance(row, dict) or "dataset" not in row or "source" not in row:
-        raise ValueError("row must be a dict with 'dataset' and 'source' (see results_row)")
-    path = Path(path)
-    data = load_results(path) if path.exists() else _empty_results()
-    if profile is not None:
-        if isinstance(profile, str):
-            data["profile"] = profile
-        else:
-            data["profile"] = profile.name
-            data["config"] = profile.to_dict()
-            if seed is None:
-                seed = profile.seed
-    if seed is not None:
-        data["seed"] = seed
-    if machine is not None:
-        data["machine"] = machine
-    if timings:
-        data["timings_s"] = {**data.get("timings_s", {}), **timings}
-    rows = data["rows"]
-    for i, old in enumerate(rows):
-        if _row_key(old) == _row_key(row):
-            rows[i] = row
-            break
-    else:
-        rows.append(row)
-    atomic_write_json(path, data)
-    return data
-
-
-# --- tables -----------------------------------------------------------------------------------------------
-ROW_LABELS = {
-    "standard": "CIFAR-10, standard training",
-    "adversarial": "CIFAR-10, L2 adversarial training",
-    "standard_targeted": "CIFAR-10, standard training (source of D_rand / D_det)",
-    "d_robust": "D_R (robust features)",
-    "d_non_robust": "D_NR (non-robust features)",
-    "d_rand": "D_rand (adv. to random class)",
-    "d_det": "D_det (adv. to class y+1)",
-    "d_other": "D_other (adv. to random class ≠ y)",
-    "d_rand_synthetic": "D_rand, synthetic patterns",
-    "d_det_synthetic": "D_det, synthetic patterns",
-    "relabel": "relabelled mistakes (no attack)",
-    "d_rand_t_ne_y": "D_rand rows with t ≠ y",
-    "d_rand_hits": "D_rand rows the source hits",
-    "d_det_hits": "D_det rows the source hits",
-}
-
-
-def _pct(v) -> str:
-    return "–" if v is None else f"{100 * v:.1f}%"
-
-
-def _pm(vals: list[float]) -> tuple[float, float]:
-    mean = sum(vals) / len(vals)
-    var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1) if len(vals) > 1 else 0.0
-    return mean, var ** 0.5
-
-
-def seeds_cell(rows: list[dict], get, ci_get=None) -> str:
-    """One table cell: "61.5% [59.4, 63.6]" for one seed, "61.5% ± 0.8 (3 seeds)" for several."""
-    vals = [get(r) for r in rows]
-    vals = [v for v in vals if v is not None]
-    if not vals:
-        return "–"
-    if len(vals) == 1:
-        ci = ci_get(rows[0]) if ci_get else None
-        return _pct(vals[0]) + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
-    mean, std = _pm(vals)
-    return f"{100 * mean:.1f}% ± {100 * std:.1f} ({len(vals)} seeds)"
-
-
-def grouped_rows(results: dict) -> list[tuple[str, str, list[dict]]]:
-    """(dataset, source, rows of every seed) in first-seen order."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in results.get("rows", []):
-        groups.setdefault((r.get("dataset"), r.get("source")), []).append(r)
-    return [(d, s, rs) for (d, s), rs in groups.items()]
-
-
-def row_label(dataset: str) -> str:
-    return ROW_LABELS.get(dataset, dataset)
-
-
-def results_table(results: dict) -> str:
-    """The run's markdown table: clean accuracy and L2 PGD robust accuracy at ``eval_eps`` with 95%
-    Wilson intervals (or mean ± std over seeds), the AutoAttack cross-check, the paper's numbers."""
-    cfg = results.get("config") or {}
-    eps = eps_key(cfg.get("eval_eps", 0.25))
-    lines = [
-        f"| trained on | data | clean [95% CI] | PGD-{cfg.get('eval_steps', 20)} @ {eps} [95% CI] | "
-        f"AutoAttack @ {eps} (PGD on the same images) | paper clean | paper robust @ 0.25 |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for dataset, source, rows in grouped_rows(results):
-        paper = rows[0].get("paper") or {}
-        clean = seeds_cell(rows, lambda r: r.get("clean_acc"), lambda r: r.get("clean_ci95"))
-        robust = seeds_cell(rows, lambda r: (r.get("robust_acc") or {}).get(eps),
-                       lambda r: (r.get("robust_ci95") or {}).get(eps))
-        aa_rows = [r for r in rows if (r.get("autoattack_acc") or {}).get(eps) is not None]
-        if aa_rows:
-            aa = seeds_cell(aa_rows, lambda r: r["autoattack_acc"][eps])
-            pg = seeds_cell(aa_rows, lambda r: (r.get("autoattack_pgd_acc") or {}).get(eps))
-            aa = f"{aa} ({pg}), n={aa_rows[0].get('autoattack_n')}"
-        else:
-            aa = "–"
-        lines.append(f"| {row_label(dataset)} | {source} | {clean} | {robust} | {aa} | "
-                     f"{_pct(paper.get('clean_acc'))} | {_pct((paper.get('robust_acc') or {}).get('0.25'))} |")
-    return "\n".join(lines) + "\n"
-
-
-def sweep_table(results: dict) -> str:
-    """Accuracy against the L2 radius: clean (all test images), then PGD at every radius of the run."""
-    radii = sorted({float(k) for r in results.get("rows", []) for k in (r.get("robust_acc") or {})})
-    keys = [eps_key(e) for e in radii]
-    lines = ["| trained on | data | clean | " + " | ".join(f"ε = {k}" for k in keys) + " |",
-             "|---|---|---|" + "---|" * len(keys)]
-    for dataset, source, rows in grouped_rows(results):
-        cells = [seeds_cell(rows, lambda r: r.get("clean_acc"))]
-        cells += [seeds_cell(rows, lambda r, k=k: (r.get("robust_acc") or {}).get(k)) for k in keys]
-        lines.append(f"| {row_label(dataset)} | {source} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _short_commit(commit) -> str:
-    if not commit:
-        return "unknown"
-    head, _, dirty = str(commit).partition("+")
-    return head[:12] + (f"+{dirty}" if dirty else "")
-
-
-def data_source_name(source) -> str:
-    """How a table names the CIFAR-10 source: torchvision and the embedded sample by name, a user's
-    file or folder as a local copy with its kind (a table never carries a machine's paths)."""
-    src = str(source or "?")
-    if src in ("torchvision", "sample", "?"):
-        return {"torchvision": "torchvision's CIFAR-10", "sample": "the embedded sample"}.get(src, src)
-    kind = "JPEGs" if "jpg" in src.lower() or "jpeg" in src.lower() else "images"
-    return f"a local copy of CIFAR-10 ({kind}, {'zip' if src.lower().endswith('.zip') else 'folder'})"
-
-
-def describe_run(results: dict) -> str:
-    """One paragraph: profile, seeds, data, hardware, commit and the evaluation settings."""
-    cfg = results.get("config") or {}
-    m = results.get("machine") or {}
-    seeds = sorted({r.get("seed") for r in results.get("rows", []) if r.get("seed") is not None})
-    rows = results.get("rows", [])
-    eval_n = sorted({r.get("eval_n") for r in rows if r.get("eval_n")})
-    clean_n = sorted({r.get("clean_n") for r in rows if r.get("clean_n")})
-    return (f"Profile `{results.get('profile')}`, seed{'s' if len(seeds) > 1 else ''} "
-            f"{', '.join(str(s) for s in seeds) or results.get('seed')}; CIFAR-10 source: {data_source_name(cfg.get('cifar_source'))}; "
-            f"device {m.get('device', '?')} ({m.get('threads', '?')} thread(s)), torch {m.get('torch', '?')}, "
-            f"commit {_short_commit(m.get('commit'))}. Clean accuracy on {'/'.join(map(str, clean_n)) or '?'} "
-            f"test images; PGD (L2, {cfg.get('eval_steps')} steps of 2.5·ε/{cfg.get('eval_steps')}, random start, "
-            f"{cfg.get('eval_restarts')} restart) on a seeded class-balanced {'/'.join(map(str, eval_n)) or '?'}"
-            + ("; each larger radius attacks the images that survived the smaller ones"
-               if any(r.get("sweep") == SWEEP for r in rows) else "")
-            + "; all evaluation in float32.")
-
-
-def render(results: dict) -> str:
-    """What ``python -m advlib table results.json`` prints (and the README quotes): the run's
-    description, the main table and the accuracy-vs-radius table."""
-    return "\n".join([describe_run(results), "", results_table(results), "Accuracy against the L2 radius "
-                      "(clean: all test images; ε > 0: PGD on the attacked subset):", "", sweep_table(results)])
-
-
-__all__ = ["render", "accuracy", "robust_accuracy", "batch_generator", "eps_sweep", "evaluate_model", "eps_key", "results_row",
-           "update_results", "load_results", "results_table", "sweep_table", "describe_run", "autoattack_accuracy",
-           "ci95", "seeds_cell", "fp32", "EVAL_DTYPE", "ROW_LABELS", "row_label", "grouped_rows"]
+__all__ = ["accuracy", "correct_mask", "robust_correct", "robust_accuracy", "nested_robust_accuracy", "eps_sweep",
+           "eval_subset", "evaluate_model", "eps_key", "ci95", "fp32", "batch_generator", "pack_mask", "unpack_mask",
+           "radii_of", "headline_attack", "ATTACKS", "EVAL_DTYPE", "SWEEP"]

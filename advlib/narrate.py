@@ -108,32 +108,38 @@ def training(histories: dict) -> str:
 
 
 def results(res: dict) -> str:
-    """The paper's four claims, each checked against this run's numbers."""
-    eps = "0.25"
-    src = (res.get("config") or {}).get("dataset_source", "constructed")
+    """The paper's claims, each with the verdict its interval gives (``advlib.claims``), then what the
+    run cannot show. No sentence states a claim its verdict does not support."""
+    from .verdicts import claims, verdict_sentence
+
     out = [smoke_note(res.get("profile"))] if res.get("profile") == "smoke" else []
-    std_c, std_r = _clean(res, "standard"), _robust(res, "standard", eps)
-    r_c, r_r = _clean(res, "d_robust", src), _robust(res, "d_robust", eps, src)
-    n_c, n_r = _clean(res, "d_non_robust", src), _robust(res, "d_non_robust", eps, src)
-    if std_c is not None:
-        out.append(f"- **Standard training** is accurate but brittle: {_pct(std_c)} clean, {_pct(std_r)} at "
-                   f"ε = {eps} (paper: 95% / 4.5%).")
-    if r_r is not None and n_r is not None:
-        verdict = "more" if r_r > n_r else "not more"
-        out.append(f"- **Robust features suffice for robustness**: standard training on D_R gives {_pct(r_c)} clean "
-                   f"and {_pct(r_r)} robust, {verdict} robust than on D_NR ({_pct(n_c)} / {_pct(n_r)}); gap "
-                   f"{100 * (r_r - n_r):+.1f} points (paper: 84% / 48% vs 88% / 0%, gap +48)."
-                   + (f" Against the standard model: {100 * (r_r - std_r):+.1f} points." if std_r is not None else ""))
-    for name, label in (("d_rand", "D_rand"), ("d_det", "D_det")):
-        c = _clean(res, name, src)
-        if c is not None:
-            paper = PAPER[name]["clean_acc"]
-            out.append(f"- **Non-robust features generalize** ({label}): every training label is the attack's target, "
-                       f"yet the model scores {_pct(c)} on the true test labels ({c / CHANCE:.1f}x chance; "
-                       f"paper {_pct(paper)}).")
-    if len(out) <= (1 if res.get("profile") == "smoke" else 0):
+    found = claims(res)
+    if not found:
         return "No results yet: run notebooks 02, 04 and 05."
-    return "\n".join(out)
+    out += [f"- {verdict_sentence(c)}" for c in found]
+    counts = {v: sum(c["verdict"] == v for c in found) for v in ("supported", "not supported", "inconclusive")}
+    out.append(f"\n{counts['supported']} of {len(found)} claims supported, {counts['not supported']} not supported "
+               f"and {counts['inconclusive']} inconclusive at this scale (95% intervals over test images and "
+               "training seeds; a verdict needs the whole interval on one side).")
+    out.append(shortfall(res))
+    return "\n".join(o for o in out if o)
+
+
+def shortfall(res: dict) -> str:
+    """What this run does not show: its clean accuracies against the paper's, and its scale."""
+    cfg = res.get("config") or {}
+    gaps = []
+    for name in ("standard", "d_robust", "d_non_robust", "d_rand", "d_det"):
+        c = _clean(res, name)
+        paper = (PAPER.get(name) or {}).get("clean_acc")
+        if c is not None and paper is not None:
+            gaps.append(f"{name} {_pct(c)} (paper {_pct(paper)})")
+    if not gaps:
+        return ""
+    return ("**What this run does not show.** Clean accuracies at this scale are far from the paper's: "
+            + ", ".join(gaps) + f". The models are `{cfg.get('arch')}` networks trained on "
+            f"{cfg.get('n_train') or 'all'} CIFAR-10 images (the paper: ResNet-50 on 50,000); a verdict here is about "
+            "this scale, not the paper's.")
 
 
 __all__ = ["smoke_note", "data_summary", "source_models", "construction", "training", "results"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ALL_SETS, DATASETS, RELEASE_NAMES, SUBSET_VARIANTS
+from .config import ALL_SETS, DATASETS, MATCHED_CONTROLS, RELEASE_NAMES, SUBSET_VARIANTS
 
 DATA_SOURCES = ("constructed", "released")  # where a feature dataset comes from
 MODEL_SOURCES = ("cifar10", *DATA_SOURCES)  # what a model was trained on
@@ -103,9 +103,9 @@ class RunPaths:
         check_source(source, MODEL_SOURCES, "model source")
         base = name.split("@", 1)[0]
         if source == "cifar10":
-            if base not in SOURCE_ROLES + ("brief",) and not base.startswith("standard-"):
-                raise ValueError(f"models trained on CIFAR-10 are {SOURCE_ROLES}, 'brief' or 'standard-<arch>', "
-                                 f"got {name!r}")
+            if base not in SOURCE_ROLES + MATCHED_CONTROLS + ("brief",) and not base.startswith("standard-"):
+                raise ValueError(f"models trained on CIFAR-10 are {SOURCE_ROLES}, the matched controls "
+                                 f"{MATCHED_CONTROLS}, 'brief' or 'standard-<arch>', got {name!r}")
         elif base not in ALL_SETS + SUBSET_VARIANTS:
             raise ValueError(f"unknown dataset {name!r}; expected one of {ALL_SETS + SUBSET_VARIANTS}")
         return self.models / source / (name if seed is None else f"{name}-seed{int(seed)}")

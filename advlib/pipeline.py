@@ -37,9 +37,12 @@ def setup(profile: str, run_dir: str = "", overrides: str = "", figures_dir: str
 
 
 def cifar(cfg: config.Profile, paths: RunPaths, split: str):
-    """The profile's CIFAR-10 split: n_train / n_test images, seeded and class-balanced."""
-    n = cfg.n_train if split == "train" else cfg.n_test
-    return data.load_cifar10(cfg.cifar_source, split, n=n, seed=cfg.seed, root=paths.data)
+    """The profile's CIFAR-10 split, seeded and class-balanced: "train" (n_train images), "val"
+    (n_val images held out of the training images the profile does not train on) or "test" (n_test)."""
+    if split == "val" and cfg.n_val == 0:
+        return None  # the profile holds out no validation images
+    n = cfg.n_test if split == "test" else cfg.n_train
+    return data.load_cifar10(cfg.cifar_source, split, n=n, seed=cfg.seed, root=paths.data, val=cfg.n_val)
 
 
 def fetch_release(cfg: config.Profile, paths: RunPaths) -> dict[str, Path]:
@@ -134,23 +137,67 @@ def _seed_arg(cfg, seed: int):
     return None if seed == cfg.seed else seed
 
 
-def train_on_sets(cfg, paths, sets: dict, test, source: str = "", progress=True) -> dict[str, dict]:
-    """Train a fresh model on each loaded set of ``source`` (default ``cfg.dataset_source``), once
-    per seed of ``cfg.seeds``, in ``models/<source>/<name>[-seed<k>]`` (resuming from checkpoints;
-    a model trained on other data is set aside and retrained). Returns {name or name-seed<k>: history}."""
+def matched_controls(cfg, paths, train, source: str = "") -> dict[str, tuple]:
+    """{control name: (images, labels)}: for each set of ``source`` in the run, the real training
+    images it was built from (its meta.json ``source_indices`` into this run's training pool) with
+    their true labels. D_R and D_NR share one control, so they must come from the same images. A
+    released set was built from the whole CIFAR-10 training set: its control is the whole pool."""
+    import torch
+
+    from .construct import pool_fingerprint
+
+    source = source or cfg.dataset_source
+    out: dict[str, tuple] = {}
+    for name in paths.available(source):
+        if name not in cfg.dataset_list:
+            continue
+        control = config.MATCHED_CONTROL[name]
+        if source == "released":
+            idx = torch.arange(len(train[1]))
+        else:
+            meta_f = paths.dataset(name, source) / "meta.json"
+            meta = json.loads(meta_f.read_text())
+            pool = (meta.get("pool") or {}).get("fingerprint")
+            if pool != pool_fingerprint(*train):
+                raise ValueError(f"{meta_f}: built from another training pool ({pool}) than this run's "
+                                 f"({pool_fingerprint(*train)}): rerun notebook 02 with this profile")
+            idx = torch.as_tensor(meta["source_indices"], dtype=torch.int64)
+        pair = (train[0][idx], train[1][idx])
+        if control in out and not (len(out[control][1]) == len(idx) and torch.equal(out[control][0], pair[0])):
+            raise ValueError(f"{name} was built from other images than the other set sharing the control "
+                             f"{control!r}; build both with the same profile (invert_n, seed)")
+        out[control] = pair
+    return out
+
+
+def _train_each_seed(cfg, paths, name, x, y, source, watch, progress) -> dict[str, dict]:
     import dataclasses
 
     from . import train as tr
 
+    out = {}
+    for seed in cfg.seeds:
+        tcfg = dataclasses.replace(tr.train_config(cfg, "dataset", name), seed=seed)
+        _, hist = tr.train_or_load(tcfg, x, y, paths.model(name, source, _seed_arg(cfg, seed)), eval_data=watch,
+                                   progress=progress, device=get_device(cfg.device), source=source, dataset=name,
+                                   eval_every=cfg.eval_every)
+        out[name if seed == cfg.seed else f"{name}-seed{seed}"] = hist
+    return out
+
+
+def train_on_sets(cfg, paths, sets: dict, watch=None, source: str = "", progress=True, controls=None) -> dict[str, dict]:
+    """Train a fresh model on each loaded set of ``source`` (default ``cfg.dataset_source``), once
+    per seed of ``cfg.seeds``, in ``models/<source>/<name>[-seed<k>]`` (resuming from checkpoints;
+    a model trained on other data is set aside and retrained), and each set's matched control
+    (``controls``, from :func:`matched_controls`) with the same recipe and seeds in
+    ``models/cifar10/<control>``. ``watch``: images whose accuracy is logged during training (the
+    validation split; never the test set). Returns {name or name-seed<k>: history}."""
     source = source or cfg.dataset_source
     histories = {}
     for name, (x, y) in sets.items():
-        for seed in cfg.seeds:
-            tcfg = dataclasses.replace(tr.train_config(cfg, "dataset", name), seed=seed)
-            _, hist = tr.train_or_load(tcfg, x, y, paths.model(name, source, _seed_arg(cfg, seed)), eval_data=test,
-                                       progress=progress, device=get_device(cfg.device), source=source, dataset=name,
-                                       eval_every=cfg.eval_every)
-            histories[name if seed == cfg.seed else f"{name}-seed{seed}"] = hist
+        histories.update(_train_each_seed(cfg, paths, name, x, y, source, watch, progress))
+    for name, (x, y) in (controls or {}).items():
+        histories.update(_train_each_seed(cfg, paths, name, x, y, "cifar10", watch, progress))
     return histories
 
 
@@ -171,26 +218,16 @@ def train_standard_seeds(cfg, paths, train, test, progress=True) -> dict[str, di
     return out
 
 
-# results.json names of the source models
-ROW_OF_ROLE = {"standard": "standard", "robust": "adversarial", "targeted": "standard_targeted"}
-
-
-def extra_seed_profile(cfg):
-    """How models of the extra seeds are evaluated: PGD at ``eval_eps`` only, no AutoAttack (the
-    seeds measure the spread of the headline number; the sweep and the cross-check are per run)."""
-    import dataclasses
-
-    return dataclasses.replace(cfg, eval_sweep=str(cfg.eval_eps), autoattack_n=0)
-
-
-def eval_settings(cfg) -> dict:
+def eval_settings(cfg, full: bool = True) -> dict:
     """What an evaluation depends on besides the weights (a stored row is reused only if equal)."""
-    keys = ("n_test", "cifar_source", "eval_eps", "eval_sweep", "eval_steps", "eval_restarts", "eval_n", "seed",
-            "autoattack_n", "autoattack_steps", "autoattack_targets")
+    keys = ("n_test", "cifar_source", "eval_eps", "claim_eps", "eval_sweep", "eval_steps", "eval_restarts", "eval_n",
+            "seed", "eval_attack", "apgd_targets", "apgd_steps", "autoattack_n", "autoattack_steps",
+            "autoattack_targets")
     from . import evaluate as ev
 
-    # the protocol is part of the settings: rows from before nested radii are computed again
-    return {**{k: getattr(cfg, k) for k in keys}, "sweep": ev.SWEEP}
+    # the protocol is part of the settings: rows from before nested radii, masks and the headline
+    # attack are computed again
+    return {**{k: getattr(cfg, k) for k in keys}, "sweep": ev.SWEEP, "full": full, "format": 2}
 
 
 def _check_current(paths, source: str, name: str, prov: dict | None, model_dir) -> str:
@@ -207,37 +244,59 @@ def _check_current(paths, source: str, name: str, prov: dict | None, model_dir) 
     return current
 
 
-def evaluate_all(cfg, paths, test, source: str = "", progress=True) -> dict:
-    """Clean, PGD and AutoAttack accuracy of every trained model in the run dir on the real test set
-    → results.json (float32, 95% intervals, provenance of each row).
+# The rows whose robustness a claim rests on: the run's own seed of these is cross-checked with
+# the standard AutoAttack (the others are either not claimed robust or near 0% already)
+AUTOATTACK_ROWS = ("standard", "adversarial", "d_robust", "d_non_robust", "control_rnr")
 
-    A dataset model is evaluated only if it learned from the dataset now on disk (its recorded
-    sha256 equals the file's), so a rebuilt set is never answered by the old model. A row already
-    in results.json for the same weights and evaluation settings is kept as it is (a killed
-    notebook resumes)."""
-    from . import evaluate as ev
-    from . import train as tr
-    from .utils import machine_record, state_dict_sha256
 
-    source = source or cfg.dataset_source
-    device = get_device(cfg.device)
+def _todo(cfg, source: str) -> list[tuple[str, str, int]]:
+    """(model source, name, seed) of every model notebook 05 evaluates, in table order."""
     from .construct import source_roles
 
     todo = [("cifar10", "standard", seed) for seed in cfg.standard_seeds]
     todo += [("cifar10", role, cfg.seed) for role in source_roles(cfg) if role != "standard"]
-    todo += [(source, name, seed) for name in cfg.dataset_list for seed in cfg.seeds]
-    results = ev.load_results(paths.results) if paths.results.is_file() else {"rows": []}
-    settings = eval_settings(cfg)
+    for name in cfg.dataset_list:
+        todo += [(source, name, seed) for seed in cfg.seeds]
+    todo += [("cifar10", c, seed) for c in dict.fromkeys(config.MATCHED_CONTROL[n] for n in cfg.dataset_list)
+             for seed in cfg.seeds]
+    return todo
+
+
+def evaluate_all(cfg, paths, test, source: str = "", progress=True, train=None) -> dict:
+    """Clean and robust accuracy of every trained model in the run dir on the real test set →
+    results.json (float32, per-image outcomes, intervals, provenance of each row).
+
+    A dataset model is evaluated only if it learned from the dataset now on disk (its recorded
+    sha256 equals the file's), so a rebuilt set is never answered by the old model; with ``train``
+    (the run's training pool) a matched control is checked the same way against the images its set
+    was built from. A row already in results.json for the same weights and evaluation settings is
+    kept as it is (a killed notebook resumes). The run's own seed gets the whole sweep (and, for
+    ``AUTOATTACK_ROWS``, the AutoAttack cross-check); extra seeds and the targeted sets' own source
+    model are attacked at ``eval_eps`` and ``claim_eps``."""
+    from . import evaluate as ev
+    from . import results as rs
+    from . import train as tr
+    from .utils import machine_record, state_dict_sha256, tensors_sha256
+
+    source = source or cfg.dataset_source
+    device = get_device(cfg.device)
+    controls = matched_controls(cfg, paths, train, source) if train is not None else {}
+    results = rs.load_results(paths.results) if paths.results.is_file() else {"rows": []}
     machine = machine_record(device)
-    for model_source, name, seed in todo:
+    for model_source, name, seed in _todo(cfg, source):
         model_dir = paths.model(name, model_source, _seed_arg(cfg, seed))
         if not (model_dir / "checkpoint.pt").is_file():
             continue
         prov = tr.read_provenance(model_dir)
-        row_name = ROW_OF_ROLE.get(name, name) if model_source == "cifar10" else name
+        row_name = rs.ROW_OF_ROLE.get(name, name) if model_source == "cifar10" else name
         dataset_sha = (prov or {}).get("dataset_sha256")
         if model_source != "cifar10":
             dataset_sha = _check_current(paths, model_source, name, prov, model_dir)
+        elif name in controls and tensors_sha256(*controls[name]) != dataset_sha:
+            raise ValueError(f"{model_dir} was trained on other images than those its set was built from now: "
+                             "rerun notebook 04 (training) before evaluating")
+        full = seed == cfg.seed and name != "targeted"
+        settings = eval_settings(cfg, full)
         model = tr.load_trained(model_dir, device=device)
         ckpt_sha = state_dict_sha256(model)
         old = next((r for r in results.get("rows", []) if (r.get("dataset"), r.get("source"), r.get("seed"))
@@ -246,18 +305,16 @@ def evaluate_all(cfg, paths, test, source: str = "", progress=True) -> dict:
             continue
         if progress:
             print(f"[advlib] evaluating {model_dir.relative_to(paths.root)}", flush=True)
-        # the run's own seed: the whole sweep and the AutoAttack cross-check; extra seeds and the
-        # targeted sets' own source model (a means, not a result): eval_eps only
-        full = seed == cfg.seed and name != "targeted"
-        metrics = ev.evaluate_model(model, *test, cfg if full else extra_seed_profile(cfg))
+        metrics = ev.evaluate_model(model, *test, cfg, seed=cfg.seed, full=full,
+                                    autoattack=full and row_name in AUTOATTACK_ROWS and cfg.autoattack_n > 0)
         tcfg = (prov or {}).get("train_config") or json.loads((model_dir / "config.json").read_text())
-        row = ev.results_row(row_name, model_source, metrics, arch=tcfg.get("arch"), seed=seed,
+        row = rs.results_row(row_name, model_source, metrics, arch=tcfg.get("arch"), seed=seed,
                              train_n=(prov or {}).get("n"), dataset_sha256=dataset_sha, checkpoint_sha256=ckpt_sha,
                              model_dir=str(model_dir.relative_to(paths.root)), eval_settings=settings)
-        results = ev.update_results(paths.results, row, profile=cfg, machine=machine)
+        results = rs.update_results(paths.results, row, profile=cfg, machine=machine)
     if not paths.results.is_file():
         raise FileNotFoundError(f"no trained model found under {paths.models}: run notebooks 02 and 04 first")
-    return ev.load_results(paths.results)
+    return rs.load_results(paths.results)
 
 
 # --- small tables for the notebooks ---------------------------------------------------------------
@@ -331,18 +388,18 @@ def history_rows(histories: dict[str, dict]) -> list[dict]:
 
 
 def load_results(paths: RunPaths) -> dict:
-    from . import evaluate as ev
+    from . import results as rs
 
     if not paths.results.is_file():
         raise FileNotFoundError(f"{paths.results} not found: run notebook 05 (evaluation) first")
-    return ev.load_results(paths.results)
+    return rs.load_results(paths.results)
 
 
 def results_markdown(results: dict) -> str:
     """The run's tables exactly as ``python -m advlib table results.json`` prints them."""
-    from . import evaluate as ev
+    from . import tables
 
-    return ev.render(results)
+    return tables.render(results)
 
 
 def write_report(paths: RunPaths, results: dict) -> Path:

@@ -228,7 +228,8 @@ def controls_table(results: dict) -> str:
     """Clean accuracy on the true test labels of the sets of notebook 07 (ours, mean over the seeds
     present) beside the published accuracy of the same control (theirs, full CIFAR-10)."""
     from .controls import REFERENCE_SOURCES, REFERENCES
-    from .evaluate import row_label, seeds_cell
+    from .results import row_label
+    from .tables import cell
 
     rows = results.get("rows", [])
     lines = ["| set | ours: clean acc (true labels) | n train | theirs (published) |", "|---|---|---|---|"]
@@ -236,7 +237,7 @@ def controls_table(results: dict) -> str:
         mine = [r for r in rows if r["dataset"] == name]
         if not mine:
             continue
-        ours = seeds_cell(mine, lambda r: r.get("clean_acc"), lambda r: r.get("clean_ci95"))
+        ours = cell(mine, "clean")
         refs = REFERENCES.get(name, {})
         theirs = "; ".join(f"{_pct(v)} ({REFERENCE_SOURCES[k]})" for k, v in refs.items()) or "–"
         n = mine[0].get("train_n")
@@ -246,8 +247,8 @@ def controls_table(results: dict) -> str:
 
 def render(kind: str, path: Path) -> str:
     if kind == "table":
-        from .evaluate import load_results
-        from .evaluate import render as render_results
+        from .results import load_results
+        from .tables import render as render_results
 
         return render_results(load_results(path))
     data = json.loads(path.read_text())

@@ -10,6 +10,7 @@ import json
 from . import config, data
 from . import controls as ctl
 from . import evaluate as ev
+from . import results as rs
 from . import train as tr
 from . import transfer as tf
 from .construct import source_role
@@ -27,7 +28,7 @@ VARIANT_LABELS = {
 
 def label(name: str) -> str:
     """A set's display name (results tables' labels; the subset variants' own)."""
-    return VARIANT_LABELS.get(name) or ev.row_label(name)
+    return VARIANT_LABELS.get(name) or rs.row_label(name)
 
 
 # ================================================================================================
@@ -157,7 +158,7 @@ def evaluate_controls(cfg, paths: RunPaths, sets: dict, test, progress=True) -> 
     settings = eval_settings(ecfg)
     device = get_device(cfg.device)
     machine = machine_record(device)
-    results = ev.load_results(paths.results) if paths.results.is_file() else {"rows": []}
+    results = rs.load_results(paths.results) if paths.results.is_file() else {"rows": []}
     for name, (x, y) in sets.items():
         model_dir = paths.model(name, SOURCE)
         if not (model_dir / "checkpoint.pt").is_file():
@@ -176,14 +177,14 @@ def evaluate_controls(cfg, paths: RunPaths, sets: dict, test, progress=True) -> 
         if progress:
             print(f"[advlib] evaluating {model_dir.relative_to(paths.root)}", flush=True)
         metrics = ev.evaluate_model(model, *test, ecfg)
-        row = ev.results_row(name, SOURCE, metrics, arch=(prov.get("train_config") or {}).get("arch"), seed=cfg.seed,
+        row = rs.results_row(name, SOURCE, metrics, arch=(prov.get("train_config") or {}).get("arch"), seed=cfg.seed,
                              train_n=len(y), dataset_sha256=current, checkpoint_sha256=ckpt,
                              model_dir=str(model_dir.relative_to(paths.root)), eval_settings=settings,
                              study="controls", references=ctl.REFERENCES.get(name))
-        results = ev.update_results(paths.results, row, profile=cfg, machine=machine)
+        results = rs.update_results(paths.results, row, profile=cfg, machine=machine)
     if not paths.results.is_file():
         raise FileNotFoundError(f"no control model found under {paths.models / SOURCE}: run the training step first")
-    return ev.load_results(paths.results)
+    return rs.load_results(paths.results)
 
 
 def _paper_set_entry(cfg, paths: RunPaths, name: str, results: dict, test, device) -> dict | None:

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 
 from . import dist
 from .attacks import pgd
-from .config import ALL_SETS, SUBSET_VARIANTS
+from .config import ALL_SETS, MATCHED_CONTROLS, SUBSET_VARIANTS
 from .loader import BatchLoader, epoch_generator, parse_augment
 from .models import ARCHS, ImageClassifier, build_model, infer_num_classes
 from .utils import (
@@ -63,9 +63,10 @@ from .utils import (
 
 # Recipe families: sets built like D_rand train with lr_drand; sets built like D_det without augmentation;
 # D_R and D_NR with the profile's rnr_augment.
-RNR = ("d_robust", "d_non_robust")
-RAND_LIKE = ("d_rand", "d_other", "d_rand_synthetic", "d_rand_t_ne_y", "d_rand_hits")
-DET_LIKE = ("d_det", "d_det_synthetic", "d_det_hits")
+# A set's matched control (real images, true labels) trains exactly as the set does.
+RNR = ("d_robust", "d_non_robust", "control_rnr")
+RAND_LIKE = ("d_rand", "d_other", "d_rand_synthetic", "d_rand_t_ne_y", "d_rand_hits", "control_rand")
+DET_LIKE = ("d_det", "d_det_synthetic", "d_det_hits", "control_det")
 SCHEDULES = ("step", "onecycle", "constant")
 ROLES = ("standard", "robust", "targeted", "dataset")
 CHECKPOINT = "checkpoint.pt"
@@ -133,8 +134,9 @@ def train_config(profile, role: str, dataset: str | None = None) -> TrainConfig:
     """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
-    if role == "dataset" and dataset not in ALL_SETS + SUBSET_VARIANTS:
-        raise ValueError(f"role 'dataset' needs dataset= one of {ALL_SETS + SUBSET_VARIANTS}, got {dataset!r}")
+    if role == "dataset" and dataset not in ALL_SETS + SUBSET_VARIANTS + MATCHED_CONTROLS:
+        raise ValueError(f"role 'dataset' needs dataset= one of {ALL_SETS + SUBSET_VARIANTS + MATCHED_CONTROLS}, "
+                         f"got {dataset!r}")
     if role != "dataset" and dataset is not None:
         raise ValueError(f"dataset= is only used with role='dataset', got role {role!r} and dataset {dataset!r}")
     p = profile

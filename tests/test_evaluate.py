@@ -1,4 +1,4 @@
-"""advlib.evaluate: accuracies, eps sweeps and the results.json record."""
+"""advlib.evaluate: accuracies, eps sweeps and what results.json records of one model."""
 
 from __future__ import annotations
 
@@ -9,21 +9,19 @@ import torch
 from conftest import synthetic
 from torch import nn
 
-from advlib.config import PAPER, get_profile
+from advlib.config import get_profile
 from advlib.evaluate import (
     accuracy,
     correct_mask,
-    eps_key,
     eps_sweep,
     eval_subset,
     evaluate_model,
-    load_results,
     nested_robust_accuracy,
-    results_row,
-    results_table,
+    pack_mask,
+    radii_of,
     robust_accuracy,
     robust_correct,
-    update_results,
+    unpack_mask,
 )
 from advlib.models import build_model
 from advlib.train import TrainConfig, fit
@@ -127,17 +125,27 @@ def test_nested_sweep_attacks_only_the_survivors_of_smaller_radii(trained):
 
 def test_evaluate_model_uses_profile(trained):
     model, x, y = trained
-    prof = get_profile("smoke", eval_n=40, eval_steps=3, eval_sweep="0,0.5", eval_batch=32, autoattack_n=0)
+    prof = get_profile("smoke", eval_n=40, eval_steps=3, eval_sweep="0,0.5", eval_batch=32, autoattack_n=0,
+                       apgd_targets=2, apgd_steps=5)
     m = evaluate_model(model, x, y, prof)
-    assert m["clean_acc"] == accuracy(model, x, y)
-    assert m["clean_n"] == len(y) and m["eval_n"] == 40 and m["steps"] == 3
-    assert set(m["robust_acc"]) == {"0.25", "0.5"}, "eps 0 is the clean accuracy, on all test images"
-    idx = eval_subset(y, 40, prof.seed)  # the robust part uses the seeded class-balanced subset
-    assert m["subset_clean_acc"] == accuracy(model, x[idx], y[idx])
-    # nested: 0.5 attacks what survived 0.25 (eval_eps), so the curve cannot rise
-    assert m["robust_acc"] == nested_robust_accuracy(model, x[idx], y[idx], [0.25, 0.5], steps=3, seed=prof.seed,
-                                                     batch_size=32)
-    assert m["robust_acc"]["0.5"] <= m["robust_acc"]["0.25"] and m["sweep"] == "nested"
+    idx = eval_subset(y, 40, prof.seed)  # clean and robust: the same seeded class-balanced subset
+    assert m["clean_acc"] == accuracy(model, x[idx], y[idx]) and m["clean_n"] == 40 == m["eval_n"]
+    assert m["full_clean_acc"] == accuracy(model, x, y) and m["full_clean_n"] == len(y)
+    assert set(m["robust_acc"]) == set(m["pgd_acc"]) == {"0.25", "0.5"} == {str(e) for e in radii_of(prof)}
+    # PGD alone is the nested PGD sweep; the headline (worst case with APGD-T) is never above it
+    assert m["pgd_acc"] == nested_robust_accuracy(model, x[idx], y[idx], [0.25, 0.5], steps=3, seed=prof.seed,
+                                                  batch_size=32)
+    assert all(m["robust_acc"][k] <= m["pgd_acc"][k] for k in m["pgd_acc"])
+    assert m["robust_acc"]["0.5"] <= m["robust_acc"]["0.25"] <= m["clean_acc"] and m["sweep"] == "nested"
+    assert m["attack"] == "worst" and "APGD-T (2 targets × 5 iterations" in m["attack_desc"]
+    # the stored per-image outcomes are the accuracies, and a survivor is always a clean hit
+    clean = unpack_mask(m["masks"]["clean"], 40)
+    assert int(clean.sum()) / 40 == m["clean_acc"]
+    for k in ("0.25", "0.5"):
+        mk = unpack_mask(m["masks"][k], 40)
+        assert int(mk.sum()) / 40 == m["robust_acc"][k] and not (mk & ~clean).any()
+    shifted = unpack_mask(m["masks"]["shifted"], 40)
+    assert not (shifted & clean).any() and int(shifted.sum()) / 40 == m["shifted_acc"]
     assert m["eval_dtype"] == "float32" and m["device"] == "cpu" and m["attack_seed"] == prof.seed
     lo, hi = m["clean_ci95"]
     assert lo < m["clean_acc"] < hi
@@ -145,6 +153,17 @@ def test_evaluate_model_uses_profile(trained):
         assert m["robust_ci95"][k][0] <= v <= m["robust_ci95"][k][1]
     assert "autoattack_acc" not in m
     assert m["seconds"] > 0
+    # full=False: only the headline radius and the declared one
+    short = evaluate_model(model, x, y, get_profile("smoke", eval_n=40, eval_sweep="0,0.5,1.0", claim_eps=1.0,
+                                                    autoattack_n=0, apgd_targets=2, apgd_steps=5), full=False)
+    assert set(short["robust_acc"]) == {"0.25", "1.0"}
+
+
+def test_masks_pack_and_unpack():
+    m = torch.tensor([True, False, True, True, False, False, False, True, True])
+    assert torch.equal(unpack_mask(pack_mask(m), 9), m)
+    with pytest.raises(ValueError, match="expected 20"):
+        unpack_mask(pack_mask(m), 20)
 
 
 def test_attack_seed_comes_from_the_profile(trained):
@@ -155,45 +174,6 @@ def test_attack_seed_comes_from_the_profile(trained):
     assert a["attack_seed"] == 0 and b["attack_seed"] == 7
     assert a["robust_acc"] == evaluate_model(model, x, y, get_profile("smoke", eval_n=60, eval_sweep="1.0",
                                                                         autoattack_n=0))["robust_acc"]
-
-
-def test_update_results_replaces_same_key_and_keeps_others(tmp_path):
-    path = tmp_path / "results.json"
-    prof = get_profile("smoke")
-    m1 = {"clean_acc": 0.5, "robust_acc": {"0.25": 0.2}}
-    update_results(path, results_row("d_robust", "constructed", m1), profile=prof, timings={"04_train": 3.0})
-    update_results(path, results_row("d_rand", "constructed", m1))
-    update_results(path, results_row("d_robust", "released", m1))
-    m2 = {"clean_acc": 0.7, "robust_acc": {"0.25": 0.4}}
-    data = update_results(path, results_row("d_robust", "constructed", m2), timings={"05_evaluate": 2.0})
-    keys = [(r["dataset"], r["source"]) for r in data["rows"]]  # (no seed given: key (dataset, source, None))
-    assert keys == [("d_robust", "constructed"), ("d_rand", "constructed"), ("d_robust", "released")]
-    assert data["rows"][0]["clean_acc"] == 0.7 and data["rows"][2]["clean_acc"] == 0.5
-    assert data["rows"][0]["paper"] == PAPER["d_robust"]
-    assert data["profile"] == "smoke" and data["seed"] == prof.seed and data["config"]["name"] == "smoke"
-    assert data["timings_s"] == {"04_train": 3.0, "05_evaluate": 2.0}
-    assert load_results(path) == json.loads(path.read_text()) == data
-    assert [p.name for p in tmp_path.iterdir()] == ["results.json"], "no temporary files left behind"
-
-
-def test_results_row_table_and_bad_files(tmp_path):
-    row = results_row("d_non_robust", "constructed", {"clean_acc": 0.456, "clean_ci95": [0.43, 0.48],
-                                                      "robust_acc": {"0.25": 0.07}, "robust_ci95": {"0.25": [0.05, 0.1]}},
-                      model="x")
-    assert row["model"] == "x" and row["paper"] == PAPER["d_non_robust"]
-    table = results_table({"rows": [row], "config": {"eval_eps": 0.25, "eval_steps": 20}})
-    lines = table.strip().splitlines()
-    assert lines[0].startswith("| trained on | data | clean [95% CI] | PGD-20 @ 0.25 [95% CI] | AutoAttack")
-    assert lines[2] == "| D_NR (non-robust features) | constructed | 45.6% [43.0, 48.0] | 7.0% [5.0, 10.0] | – | 88.0% | 0.0% |"
-    assert eps_key(0.25) == "0.25" and eps_key(1) == "1.0"
-    with pytest.raises(FileNotFoundError):
-        load_results(tmp_path / "missing.json")
-    bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
-    with pytest.raises(ValueError, match="bad.json"):
-        load_results(bad)
-    with pytest.raises(ValueError, match="dataset"):
-        update_results(tmp_path / "r.json", {"clean_acc": 1.0})
 
 
 def test_eval_subset_is_class_balanced_on_class_sorted_labels():
@@ -224,35 +204,32 @@ def test_wilson_interval_values_and_edges():
 
 
 def test_autoattack_is_at_least_as_strong_as_pgd_and_checked_beside_it(trained):
-    pytest.importorskip("torchattacks")
-    from advlib.evaluate import autoattack_accuracy
-
     model, x, y = trained
     xs, ys = x[:60], y[:60]
-    aa = autoattack_accuracy(model, xs, ys, eps=0.5, steps=10, n_target_classes=3, seed=0, batch_size=32)
+    aa = robust_accuracy(model, xs, ys, eps=0.5, attack="autoattack", apgd_steps=10, targets=3, batch_size=32)
     pgd_acc = robust_accuracy(model, xs, ys, eps=0.5, steps=10)
-    clean = accuracy(model, xs, ys)
-    assert aa["n"] == 60 and aa["acc"] == aa["correct"] / 60
-    assert aa["acc"] <= aa["apgd_ce_acc"] <= aa["clean_acc"] == clean
-    assert aa["acc"] <= pgd_acc + 0.05, (aa, pgd_acc)  # APGD-CE + APGD-T is no weaker than PGD-10
-    assert aa["acc"] < clean - 0.1, "eps 0.5 hurts this model"
+    assert aa <= pgd_acc + 0.05, (aa, pgd_acc)
+    assert aa < accuracy(model, xs, ys) - 0.1, "eps 0.5 hurts this model"
     state = torch.get_rng_state()
-    again = autoattack_accuracy(model, xs, ys, eps=0.5, steps=10, n_target_classes=3, seed=0, batch_size=32)
-    assert again["acc"] == aa["acc"], "seeded"
+    again = robust_accuracy(model, xs, ys, eps=0.5, attack="autoattack", apgd_steps=10, targets=3, batch_size=32)
+    assert again == aa, "seeded"
     assert torch.equal(state, torch.get_rng_state()), "torchattacks' seeding must not touch the global RNG"
 
 
 def test_evaluate_model_records_the_autoattack_cross_check(trained):
-    pytest.importorskip("torchattacks")
     model, x, y = trained
-    prof = get_profile("smoke", eval_n=40, eval_sweep="0.5", eval_eps=0.5, autoattack_n=30, autoattack_steps=5,
-                       autoattack_targets=2)
+    prof = get_profile("smoke", eval_n=40, eval_sweep="0.5", eval_eps=0.5, claim_eps=0.5, autoattack_n=30,
+                       autoattack_steps=5, autoattack_targets=2, apgd_targets=2, apgd_steps=5)
     m = evaluate_model(model, x, y, prof)
     assert m["autoattack_n"] == 30
-    assert set(m["autoattack_acc"]) == set(m["autoattack_pgd_acc"]) == {"0.5"}
-    assert m["autoattack_acc"]["0.5"] <= m["autoattack_apgd_ce_acc"]["0.5"]
+    assert set(m["autoattack_acc"]) == set(m["autoattack_headline_acc"]) == {"0.5"}
+    assert m["autoattack_acc"]["0.5"] <= m["clean_acc"] * 40 / 30 + 1e-9
     assert m["autoattack_ci95"]["0.5"][0] <= m["autoattack_acc"]["0.5"] <= m["autoattack_ci95"]["0.5"][1]
-    assert "APGD-CE + APGD-T" in m["autoattack_attacks"]
+    assert "APGD-CE, APGD-T, FAB-T, Square" in m["autoattack_attacks"]
+    # the headline on the AutoAttack images is read from the same per-image outcomes
+    sub = eval_subset(y[eval_subset(y, 40, prof.seed)], 30, prof.seed + 1)
+    head = unpack_mask(m["masks"]["0.5"], 40)[sub]
+    assert m["autoattack_headline_acc"]["0.5"] == int(head.sum()) / 30
 
 
 def test_evaluation_is_float32_even_under_autocast(trained):
@@ -264,28 +241,3 @@ def test_evaluation_is_float32_even_under_autocast(trained):
     assert r == robust_accuracy(model, x[:50], y[:50], eps=0.5, steps=3)
 
 
-def test_table_shows_mean_and_std_over_seeds_and_the_sweep():
-    from advlib.evaluate import render, sweep_table
-
-    rows = [results_row("standard", "cifar10", {"clean_acc": c, "robust_acc": {"0.25": r, "0.5": r / 2}}, seed=s)
-            for s, (c, r) in enumerate([(0.60, 0.10), (0.62, 0.12), (0.64, 0.14)])]
-    res = {"profile": "cpu", "rows": rows, "config": {"eval_eps": 0.25, "eval_steps": 20, "eval_restarts": 1},
-           "machine": {"device": "cpu", "threads": 2, "torch": "2.14.1", "commit": "abcdef1234567890"}}
-    line = results_table(res).splitlines()[2]
-    assert "62.0% ± 2.0 (3 seeds)" in line and "12.0% ± 2.0 (3 seeds)" in line
-    sweep = sweep_table(res).splitlines()
-    assert sweep[0] == "| trained on | data | clean | ε = 0.25 | ε = 0.5 |"
-    assert "6.0% ± 1.0 (3 seeds)" in sweep[2]
-    text = render(res)
-    assert "seeds 0, 1, 2" in text and "commit abcdef123456" in text and "float32" in text
-
-
-def test_tables_name_the_data_source_without_a_machines_path():
-    from advlib.evaluate import data_source_name, describe_run
-
-    assert data_source_name("/home/me/data/cifar10-jpeg.zip") == "a local copy of CIFAR-10 (JPEGs, zip)"
-    assert data_source_name("/data/cifar_png") == "a local copy of CIFAR-10 (images, folder)"
-    assert data_source_name("torchvision") == "torchvision's CIFAR-10"
-    text = describe_run({"profile": "cpu", "config": {"cifar_source": "/secret/dir/c.zip", "eval_steps": 20},
-                         "rows": [{"seed": 0, "eval_n": 10, "clean_n": 20}]})
-    assert "/secret" not in text and "a local copy of CIFAR-10 (images, zip)" in text

@@ -75,9 +75,11 @@ def main(argv=None) -> int:
                 if not sets and is_main():
                     print(f"advlib.dist train: no {cfg.dataset_source} datasets in {paths.root}; "
                           f"run 'construct' first (or fetch the release)", file=sys.stderr)
-                pipeline.train_on_sets(cfg, paths, sets, test, progress=progress)
+                watch = pipeline.cifar(cfg, paths, "val")
+                pipeline.train_on_sets(cfg, paths, sets, watch, progress=progress,
+                                       controls=pipeline.matched_controls(cfg, paths, train))
             elif step == "evaluate":
-                results = pipeline.evaluate_all(cfg, paths, test, progress=progress)
+                results = pipeline.evaluate_all(cfg, paths, test, progress=progress, train=train)
                 if is_main():
                     print(pipeline.results_markdown(results), flush=True)
             barrier()
