@@ -31,8 +31,9 @@
 # $\mu^*$ has equal weight on every eigenvector: the low-variance directions are the non-robust features, very
 # predictive in units of the noise yet only a short L2 step wide.
 #
-# **What is proved** (paper Section 4 and Appendix E; each formula below is re-derived in `advlib/gaussian.py` and
-# checked against simulation in `tests/test_gaussian.py`):
+# **What is proved** (paper Section 4 and Appendix E; each formula below is re-derived in
+# `advlib/gaussian/theory.py`, stated with its conventions in the docstring of `advlib/gaussian/__init__.py`,
+# and checked against simulation in `tests/test_gaussian.py`):
 #
 # 1. *Vulnerability from misalignment (Theorem 1).* An adversary $\max_\delta \ell(x+\delta) - \tfrac C2\|\delta\|_2^2$
 #    with $C > 1/\lambda_{\min}(\Sigma)$ plays $\delta^* = (C\Sigma - I)^{-1}(x - y\mu)$, and against $(\mu^*, \Sigma^*)$
