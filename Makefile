@@ -1,5 +1,6 @@
 # Two commands: `make demo` (offline smoke run of the whole suite) and `make test`.
-# `make lab` opens the notebooks in JupyterLab (their default run directory is make demo's runs/demo).
+# `make lab` opens the notebooks in JupyterLab (their default run directory is make demo's runs/demo);
+# a save there writes the .ipynb and its paired .py (notebooks/jupytext.toml), both committed.
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
@@ -25,7 +26,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
-# JupyterLab on notebooks/ with the project's kernel (installed into the venv by the venv step)
+# JupyterLab on notebooks/ with the project's kernel (installed into the venv by the venv step); jupytext's
+# contents manager (enabled by its install) pairs each notebook with its .py twin, so a save writes both
 lab: $(STAMP)
 	$(VPY) -m jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
 

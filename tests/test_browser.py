@@ -1,9 +1,16 @@
-"""A real browser runs notebook 03 in JupyterLab and moves the explorer's slider.
+"""A real browser in JupyterLab: notebook 03's explorer answers its slider, and a save writes both files
+of a notebook pair.
 
-JupyterLab (from this venv) serves a tiny run directory on 127.0.0.1; Debian's chromium, driven
-by Playwright, opens notebooks/03_visualize.ipynb (parameters injected with papermill), runs all
-cells from the Run menu, waits for the explorer, presses ArrowRight on the slider and checks that
-the image changed. A screenshot goes to the test's tmp dir and to runs/browser/explorer.png.
+JupyterLab (from this venv) serves a temporary folder on 127.0.0.1; Debian's chromium, driven by
+Playwright, opens a notebook there.
+
+* Explorer: a tiny run directory and notebooks/03_visualize.ipynb (parameters injected with papermill);
+  Run All Cells from the Run menu, wait for the explorer, press ArrowRight on the slider and check that
+  the image changed. A screenshot goes to the test's tmp dir and to runs/browser/explorer.png.
+* Pair: a copy of notebooks/ (the pairs and jupytext.toml); type a marker into a markdown cell of one
+  notebook, press Ctrl+S, and find the marker in the copy's .ipynb and in its .py twin: an edit made in
+  JupyterLab is saved to the notebook's source (nothing regenerates the notebooks). The repository's
+  own notebooks/ is never touched.
 
 Needs /usr/bin/chromium (``tools/browser_deps.sh`` installs it); Playwright never downloads a browser.
 """
@@ -12,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -20,6 +28,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +38,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK = REPO / "notebooks" / "03_visualize.ipynb"
+PAIR_NOTEBOOK = "06_report.ipynb"  # short; its cell 2 is a one-sentence markdown cell
 SCREENSHOT = REPO / "runs" / "browser" / "explorer.png"
 FAILURE_SHOT = REPO / "runs" / "browser" / "failure.png"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -120,22 +130,17 @@ def _run_all_cells(page, tries: int = 3) -> None:
                          f"(prompt {first_prompt.inner_text()!r})")
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """(base url, token, notebook path relative to the server root) of a JupyterLab serving tmp_path."""
+def _need_chromium() -> None:
     if not CHROMIUM.is_file():
         msg = f"{CHROMIUM} not found: run tools/browser_deps.sh (installs Debian's chromium) to enable this test"
         print(msg)
         pytest.skip(msg)
-    import papermill
 
-    run_dir = tmp_path / "run"
-    _write_run_dir(run_dir)
-    # a copy with the parameters injected, not executed (papermill --prepare-only)
-    papermill.execute_notebook(str(NOTEBOOK), str(tmp_path / "03_visualize.ipynb"), prepare_only=True,
-                               parameters={"profile": "smoke", "run_dir": str(run_dir), "overrides": "",
-                                           "figures_dir": str(tmp_path / "figures"), "source": "constructed"})
 
+@contextmanager
+def _jupyterlab(root: Path, tmp_path: Path):
+    """(base url, token) of a JupyterLab serving ``root``, its config, runtime and settings under ``tmp_path``
+    and its log in ``tmp_path / "jupyterlab.log"``; stopped (with its kernels) on exit."""
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ)
     for var, sub in (("JUPYTER_CONFIG_DIR", "jconfig"), ("JUPYTER_RUNTIME_DIR", "jruntime"),
@@ -143,6 +148,8 @@ def lab(tmp_path):
                      ("IPYTHONDIR", "ipython")):
         env[var] = str(tmp_path / sub)
     env["MPLBACKEND"] = "Agg"
+    # kernels import this checkout's advlib (a git worktree shares another checkout's editable install)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     # no "get Jupyter news?" toast over the page, and no attempt to fetch news
     settings = tmp_path / "jlab-settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     settings.parent.mkdir(parents=True)
@@ -150,14 +157,14 @@ def lab(tmp_path):
     log = tmp_path / "jupyterlab.log"
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--IdentityProvider.token={token}",
            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--ServerApp.root_dir={tmp_path}"] + (["--allow-root"] if os.geteuid() == 0 else [])
+           f"--ServerApp.root_dir={root}"] + (["--allow-root"] if os.geteuid() == 0 else [])
     with open(log, "wb") as logf:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=logf, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=logf, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for_server(url, token, proc, log)
-        yield url, token, "03_visualize.ipynb", tmp_path
+        yield url, token
     finally:
         # stop the server and its kernels (own process group, started above)
         if proc.poll() is None:
@@ -167,6 +174,22 @@ def lab(tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """(base url, token, notebook path relative to the server root, tmp_path) of a JupyterLab serving tmp_path."""
+    _need_chromium()
+    import papermill
+
+    run_dir = tmp_path / "run"
+    _write_run_dir(run_dir)
+    # a copy with the parameters injected, not executed (papermill --prepare-only)
+    papermill.execute_notebook(str(NOTEBOOK), str(tmp_path / "03_visualize.ipynb"), prepare_only=True,
+                               parameters={"profile": "smoke", "run_dir": str(run_dir), "overrides": "",
+                                           "figures_dir": str(tmp_path / "figures"), "source": "constructed"})
+    with _jupyterlab(tmp_path, tmp_path) as (url, token):
+        yield url, token, "03_visualize.ipynb", tmp_path
 
 
 def test_explorer_renders_and_slider_changes_image(lab):
@@ -234,3 +257,66 @@ def test_explorer_renders_and_slider_changes_image(lab):
             raise
         finally:
             browser.close()
+
+
+def _wait_for_marker(files: list[Path], marker: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(marker in f.read_text() for f in files):
+            return
+        time.sleep(0.25)
+    missing = [f.name for f in files if marker not in f.read_text()]
+    raise AssertionError(f"{marker!r} not saved to {missing} within {timeout:.0f}s of Ctrl+S")
+
+
+def test_a_save_in_jupyterlab_writes_the_notebook_and_its_py_twin(tmp_path):
+    import jupytext
+    from playwright.sync_api import expect, sync_playwright
+
+    _need_chromium()
+    repo_nbs = REPO / "notebooks"
+    untouched = {p.name: p.read_bytes() for p in repo_nbs.iterdir() if p.is_file()}
+    copy = tmp_path / "notebooks"  # the pairs and jupytext.toml, as a checkout has them
+    shutil.copytree(repo_nbs, copy, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    ipynb, py = copy / PAIR_NOTEBOOK, (copy / PAIR_NOTEBOOK).with_suffix(".py")
+    assert (copy / "jupytext.toml").is_file() and py.is_file()
+    sentence = jupytext.read(ipynb).cells[2]
+    assert sentence.cell_type == "markdown", sentence
+    marker = f"advlib-edit-{secrets.token_hex(6)}"
+    assert marker not in ipynb.read_text() + py.read_text()
+
+    with _jupyterlab(copy, tmp_path) as (url, token), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = None
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(f"{url}/lab/tree/{PAIR_NOTEBOOK}?token={token}")
+            cell = page.locator(".jp-Notebook .jp-Cell").nth(2)  # the markdown sentence after the parameters
+            expect(cell).to_have_class(re.compile(r"\bjp-MarkdownCell\b"))
+            cell.locator(".jp-RenderedMarkdown").wait_for(state="visible")
+            cell.dblclick()  # a rendered markdown cell opens its editor on a double click
+            editor = cell.locator(".cm-content")
+            editor.wait_for(state="visible")
+            editor.click()
+            page.keyboard.press("Control+End")
+            page.keyboard.type(f" {marker}")
+            expect(editor).to_contain_text(marker)
+            page.keyboard.press("Control+s")
+            _wait_for_marker([ipynb, py], marker)
+        except Exception:
+            if page is not None:
+                FAILURE_SHOT.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(FAILURE_SHOT))
+                print(f"failure screenshot: {FAILURE_SHOT}")
+            print((tmp_path / "jupyterlab.log").read_text()[-4000:])
+            raise
+        finally:
+            browser.close()
+
+    # the edit is in that cell of both files, no other cell changed, and the pair is still in sync
+    before = [(c.cell_type, c.source) for c in jupytext.read(repo_nbs / PAIR_NOTEBOOK).cells]
+    before[2] = ("markdown", f"{sentence.source} {marker}")
+    for f in (ipynb, py):
+        assert [(c.cell_type, c.source) for c in jupytext.read(f).cells] == before, f"{f.name} after the save"
+    assert {p.name: p.read_bytes() for p in repo_nbs.iterdir() if p.is_file()} == untouched, "repository notebooks/ changed"

@@ -1,0 +1,109 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3 · Look at the datasets: D_R, D_NR, D_rand, D_det beside the originals
+#
+# **The question.** What do robust and non-robust features look like? The paper's Figure 2 shows
+# D_R images that look like their label and D_NR images that look like something else entirely.
+#
+# Each constructed image was made from one training image (its *original*, linked through
+# `source_indices` in the set's `meta.json`): **D_R / D_NR** match the penultimate representation of that
+# original under the robust / standard model, starting from another image (the *start image*, shown
+# beside it so you can judge how much of it remains); **D_rand / D_det** are small targeted L2
+# perturbations of the original, relabelled with the target.
+#
+# **What to look for.** D_R images should take on visible traits of their label; D_NR images should still
+# look like their start image. The D_rand/D_det perturbations should be invisible at their true scale; where
+# in frequency they live is in the spectra.
+
+# %% tags=["parameters"]
+profile = "smoke"          # smoke | cpu | fast | paper (python -m advlib profiles)
+run_dir = ""               # empty: runs/demo for smoke (where make demo writes), else runs/<profile>
+overrides = ""             # JSON object of profile-field overrides, e.g. {"epochs": 3}; the runner fills it
+figures_dir = ""           # empty: <run_dir>/figures
+source = ""                # constructed | released; empty: profile.dataset_source
+
+# %% [markdown]
+# The cell above only names things; every size, step count and learning rate comes from the profile (`python -m advlib profiles` lists them).
+
+# %%
+from IPython.display import Markdown, display
+import advlib.pipeline as pl
+from advlib import narrate, viz
+
+cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
+
+# %% [markdown]
+# ## Originals and the sets present
+#
+# The originals are the run's own training images (same `cifar_source`, `n_train`, `seed`), so `source_indices` point into them.
+
+# %%
+x0, y0 = pl.cifar(cfg, paths, "train")
+sets = pl.visual_sets(cfg, paths, source)
+print(pl.describe_sets(sets, source))
+
+# %% [markdown]
+# ## Side by side
+#
+# One row per class: the original, then the image each set built from it ("→" gives the set's label; for D_det it is the next class). For D_R / D_NR the start image the descent began from is shown beside the result.
+
+# %%
+fig = viz.side_by_side_for(x0, y0, sets)
+viz.save_figure(fig, "fig_side_by_side", fig_dir)
+fig
+
+# %% [markdown]
+# ## Class means
+#
+# The mean image of each class. D_rand and D_det are labelled by their *target*, so if their class means look alike (and unlike CIFAR-10's), the label carries no visible signal: whatever a model learns from them is in the non-robust features.
+
+# %%
+fig = viz.class_means({"CIFAR-10": (x0, y0), **sets})
+viz.save_figure(fig, "fig_class_means", fig_dir)
+fig
+
+# %% [markdown]
+# ## Perturbations of D_rand and D_det
+#
+# Original, adversarial image, and the difference magnified to the full range (the factor is in the row title; the L2 norm above each column).
+
+# %%
+for name, fig in viz.perturbation_figures(sets, (x0, y0)).items():
+    viz.save_figure(fig, f"fig_perturbations_{name}", fig_dir)
+    display(fig)
+
+# %% [markdown]
+# ## Frequency content: do non-robust features live in high frequencies?
+#
+# Radially averaged power spectra (log-log), each set's power relative to CIFAR-10's, and the spectrum of the D_rand / D_det perturbations themselves (normalized; flat = white noise, the dashed line = natural images).
+
+# %%
+fig = viz.spectra_for(x0, sets)
+viz.save_figure(fig, "fig_spectra", fig_dir)
+fig
+
+# %% [markdown]
+# ## Pixel statistics
+#
+# Histograms of pixel values and per-channel mean / std: the constructed sets should look like natural images at this level, or a model could tell them apart trivially.
+
+# %%
+fig = viz.pixel_stats_figure({"CIFAR-10": x0, **{n: s.images for n, s in sets.items()}})
+viz.save_figure(fig, "fig_pixel_stats", fig_dir)
+fig
+
+# %% [markdown]
+# ## Explorer
+#
+# Pick a dataset and a class, slide through its images: the image, its original (or, for D_R / D_NR, its start image) and their difference, and the predictions of every model trained so far in this run on both.
+
+# %%
+from advlib import widgets
+widgets.Explorer(sets, (x0, y0), models=widgets.load_models(paths, source or cfg.dataset_source))
