@@ -163,7 +163,7 @@ def run(profile: str, out: str | Path | None = None, params: list[tuple[str, str
     own default). ``log_output``: stream every cell's output to this process's stdout/stderr."""
     import papermill as pm
 
-    from .pipeline import default_run_dir
+    from .steps.base import default_run_dir
 
     nbs = list_notebooks(notebooks_dir, select)
     declared = {p.name: notebook_parameters(p) for p in nbs}

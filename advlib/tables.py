@@ -14,10 +14,10 @@ A cell over several seeds is their mean with the 95% bootstrap interval over see
 from __future__ import annotations
 
 from . import stats
-from .verdicts import claim_numbers
-from .verdicts import claims as run_claims
 from .evaluate import unpack_mask
 from .results import grouped_rows, row_label
+from .verdicts import claim_numbers
+from .verdicts import claims as run_claims
 
 # rows in reading order: the source models, then each set beside its matched control
 ORDER = ("standard", "adversarial", "standard_targeted", "d_robust", "d_non_robust", "control_rnr", "d_rand",

@@ -16,7 +16,7 @@ source's own architecture) classifies as t. The source model's own rate on the s
 white-box reference. A least-squares line and Pearson's r summarize the relation
 (:func:`fit_line`); ``transfer.json`` in the run directory holds rows, fits and settings.
 
-Functions here take tensors and models; the training lives in ``advlib.studies``.
+Functions here take tensors and models; the training lives in ``advlib.steps.transfer``.
 """
 
 from __future__ import annotations

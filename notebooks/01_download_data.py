@@ -32,11 +32,9 @@ figures_dir = ""           # empty: <run_dir>/figures
 # The cell above only names things; every size, step count and learning rate comes from the profile (`python -m advlib profiles` lists them).
 
 # %%
-from IPython.display import Markdown, display
-import advlib.pipeline as pl
-from advlib import narrate, viz
+import advlib.steps.data as step
 
-cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
+run = step.setup(profile, run_dir, overrides, figures_dir)
 
 # %% [markdown]
 # ## CIFAR-10
@@ -44,16 +42,13 @@ cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
 # The profile's class-balanced subset (seeded), from torchvision, a local archive, or the sample embedded in the package.
 
 # %%
-train, test = pl.cifar(cfg, paths, "train"), pl.cifar(cfg, paths, "test")
-display(Markdown(pl.markdown_table([pl.summary_row("train", *train), pl.summary_row("test", *test)])))
+step.splits_table(run)
 
 # %% [markdown]
 # ## A look at the images
 
 # %%
-fig = viz.image_grid(train[0][:32], train[1][:32], nrow=8, title=f"CIFAR-10 ({cfg.cifar_source})")
-viz.save_figure(fig, "fig_cifar_grid", fig_dir)
-fig
+step.image_grid(run)
 
 # %% [markdown]
 # ## The authors' release (optional)
@@ -61,16 +56,16 @@ fig
 # 2.5 GB with no published checksum (pass `release_sha256` once you have verified a copy); an interrupted download resumes, members are checked before anything is written.
 
 # %%
-released = pl.fetch_release(cfg, paths)
+released = step.fetch_release(run)
 
 # %% [markdown]
 # ## What the run directory holds
 
 # %%
-display(Markdown(pl.markdown_table(pl.inventory(paths))))
+step.inventory(run)
 
 # %% [markdown]
 # ## What this run shows
 
 # %%
-display(Markdown(narrate.data_summary(cfg.name, train, test, released)))
+step.conclusions(run, released)

@@ -47,11 +47,9 @@ which = ""                 # comma-separated subset of d_robust,d_non_robust,d_r
 # The cell above only names things; every size, step count and learning rate comes from the profile (`python -m advlib profiles` lists them).
 
 # %%
-from IPython.display import Markdown, display
-import advlib.pipeline as pl
-from advlib import narrate, viz
+import advlib.steps.construct as step
 
-cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
+run = step.setup(profile, run_dir, overrides, figures_dir)
 
 # %% [markdown]
 # ## Source models
@@ -59,10 +57,8 @@ cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
 # (Not needed, and not trained, when the profile uses the released sets.)
 
 # %%
-train, test = pl.cifar(cfg, paths, "train"), pl.cifar(cfg, paths, "test")
-sources = pl.train_source_models(cfg, paths, train, test)
-source_rows = pl.source_model_rows(cfg, sources, test)
-display(Markdown(pl.markdown_table(source_rows)))
+sources = step.source_models(run)
+step.source_table(run, sources)
 
 # %% [markdown]
 # ## Construct the datasets
@@ -70,8 +66,8 @@ display(Markdown(pl.markdown_table(source_rows)))
 # Built in shards written atomically, so a killed run resumes where it stopped and produces the same tensors.
 
 # %%
-metas = pl.construct_sets(cfg, paths, train, sources, which)
-display(Markdown(pl.markdown_table(pl.construction_rows(metas))))
+metas = step.build_sets(run, sources, which)
+step.construction_table(metas)
 
 # %% [markdown]
 # ## Matching loss (D_R, D_NR)
@@ -79,12 +75,10 @@ display(Markdown(pl.markdown_table(pl.construction_rows(metas))))
 # Mean $\|g(x_r) - g(x)\|_2$ against the descent step.
 
 # %%
-fig = viz.construction_curves(metas)
-viz.save_figure(fig, "fig_construction", fig_dir)
-fig
+step.construction_figure(run, metas)
 
 # %% [markdown]
 # ## What this run shows
 
 # %%
-display(Markdown(narrate.source_models(cfg.name, source_rows) + '\n\n' + narrate.construction(metas)))
+step.conclusions(run, sources, metas)

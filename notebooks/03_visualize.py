@@ -33,11 +33,11 @@ source = ""                # constructed | released; empty: profile.dataset_sour
 # The cell above only names things; every size, step count and learning rate comes from the profile (`python -m advlib profiles` lists them).
 
 # %%
-from IPython.display import Markdown, display
-import advlib.pipeline as pl
-from advlib import narrate, viz
+from IPython.display import display
 
-cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
+import advlib.steps.visualize as step
+
+run = step.setup(profile, run_dir, overrides, figures_dir)
 
 # %% [markdown]
 # ## Originals and the sets present
@@ -45,9 +45,8 @@ cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
 # The originals are the run's own training images (same `cifar_source`, `n_train`, `seed`), so `source_indices` point into them.
 
 # %%
-x0, y0 = pl.cifar(cfg, paths, "train")
-sets = pl.visual_sets(cfg, paths, source)
-print(pl.describe_sets(sets, source))
+sets = step.sets(run, source)
+print(step.describe(run, sets, source))
 
 # %% [markdown]
 # ## Side by side
@@ -55,9 +54,7 @@ print(pl.describe_sets(sets, source))
 # One row per class: the original, then the image each set built from it ("→" gives the set's label; for D_det it is the next class). For D_R / D_NR the start image the descent began from is shown beside the result.
 
 # %%
-fig = viz.side_by_side_for(x0, y0, sets)
-viz.save_figure(fig, "fig_side_by_side", fig_dir)
-fig
+step.side_by_side(run, sets)
 
 # %% [markdown]
 # ## Class means
@@ -65,9 +62,7 @@ fig
 # The mean image of each class. D_rand and D_det are labelled by their *target*, so if their class means look alike (and unlike CIFAR-10's), the label carries no visible signal: whatever a model learns from them is in the non-robust features.
 
 # %%
-fig = viz.class_means({"CIFAR-10": (x0, y0), **sets})
-viz.save_figure(fig, "fig_class_means", fig_dir)
-fig
+step.class_means(run, sets)
 
 # %% [markdown]
 # ## Perturbations of D_rand and D_det
@@ -75,8 +70,7 @@ fig
 # Original, adversarial image, and the difference magnified to the full range (the factor is in the row title; the L2 norm above each column).
 
 # %%
-for name, fig in viz.perturbation_figures(sets, (x0, y0)).items():
-    viz.save_figure(fig, f"fig_perturbations_{name}", fig_dir)
+for fig in step.perturbations(run, sets):
     display(fig)
 
 # %% [markdown]
@@ -85,9 +79,7 @@ for name, fig in viz.perturbation_figures(sets, (x0, y0)).items():
 # Radially averaged power spectra (log-log), each set's power relative to CIFAR-10's, and the spectrum of the D_rand / D_det perturbations themselves (normalized; flat = white noise, the dashed line = natural images).
 
 # %%
-fig = viz.spectra_for(x0, sets)
-viz.save_figure(fig, "fig_spectra", fig_dir)
-fig
+step.spectra(run, sets)
 
 # %% [markdown]
 # ## Pixel statistics
@@ -95,9 +87,7 @@ fig
 # Histograms of pixel values and per-channel mean / std: the constructed sets should look like natural images at this level, or a model could tell them apart trivially.
 
 # %%
-fig = viz.pixel_stats_figure({"CIFAR-10": x0, **{n: s.images for n, s in sets.items()}})
-viz.save_figure(fig, "fig_pixel_stats", fig_dir)
-fig
+step.pixel_stats(run, sets)
 
 # %% [markdown]
 # ## Explorer
@@ -105,5 +95,10 @@ fig
 # Pick a dataset and a class, slide through its images: the image, its original (or, for D_R / D_NR, its start image) and their difference, and the predictions of every model trained so far in this run on both.
 
 # %%
-from advlib import widgets
-widgets.Explorer(sets, (x0, y0), models=widgets.load_models(paths, source or cfg.dataset_source))
+step.explorer(run, sets, source)
+
+# %% [markdown]
+# ## What this run shows
+
+# %%
+step.conclusions(run, sets)

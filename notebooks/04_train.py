@@ -15,9 +15,12 @@
 #
 # **Method.** Plain empirical risk minimization, $\min_\theta \sum_i \ell(\theta; x_i, y_i)$ over the
 # constructed set, with the paper's recipe scaled by the profile (lr ×0.1 for D_rand, no augmentation for
-# D_det), and the real CIFAR-10 test set watched after every epoch. Each model is keyed by what it learned
-# from: the sha256 of its training tensors is stored with the checkpoint, and a model trained on other
-# data is set aside and retrained, never reused. With `train_seeds` the training is repeated per seed.
+# D_det), and the validation split (held out of the training images) watched during training; the test
+# set is only for notebook 05. **Each set gets a matched control**: the same architecture, recipe and seeds
+# trained on the *real* images the set was built from, with their true labels, so that whatever D_R or D_NR
+# does to robustness is measured against what those images teach anyway. Each model is keyed by what it
+# learned from: the sha256 of its training tensors is stored with the checkpoint, and a model trained on
+# other data is set aside and retrained, never reused. With `train_seeds` the training is repeated per seed.
 #
 # **What to look for.** Training accuracy on D_rand / D_det (the model can fit the target labels) and test
 # accuracy above chance (10%).
@@ -34,38 +37,32 @@ source = ""                # constructed | released; empty: profile.dataset_sour
 # The cell above only names things; every size, step count and learning rate comes from the profile (`python -m advlib profiles` lists them).
 
 # %%
-from IPython.display import Markdown, display
-import advlib.pipeline as pl
-from advlib import narrate, viz
+import advlib.steps.train as step
 
-cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
+run = step.setup(profile, run_dir, overrides, figures_dir)
 
 # %% [markdown]
 # ## The datasets present
 
 # %%
-sets = pl.feature_sets(cfg, paths, source, only=dataset)
-test = pl.cifar(cfg, paths, "test")
-print(pl.describe_sets(sets, source or cfg.dataset_source))
+sets = step.feature_sets(run, source, only=dataset)
+print(step.describe(run, sets, source))
 
 # %% [markdown]
 # ## Training
 
 # %%
-histories = pl.train_on_sets(cfg, paths, sets, test, source)
-histories.update(pl.train_standard_seeds(cfg, paths, pl.cifar(cfg, paths, "train"), test))
-display(Markdown(pl.markdown_table(pl.history_rows(histories))))
+histories = step.train_all(run, sets, source)
+step.history_table(histories)
 
 # %% [markdown]
 # ## Curves
 
 # %%
-fig = viz.training_curves(histories)
-viz.save_figure(fig, "fig_training", fig_dir)
-fig
+step.training_figure(run, histories)
 
 # %% [markdown]
 # ## What this run shows
 
 # %%
-display(Markdown(narrate.training(histories)))
+step.conclusions(run, histories)

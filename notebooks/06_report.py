@@ -7,15 +7,21 @@
 # ---
 
 # %% [markdown]
-# # 6 · Report: our numbers beside the paper's
+# # 6 · Report: which of the paper's claims this run supports
 #
-# **The question.** Which of the paper's claims does this run reproduce, and by how much?
+# **The question.** The paper makes five claims a run can test: standard training is non-robust; a model
+# trained on D_R is *more* robust, and one trained on D_NR *less* robust, than the same training on the
+# real images the set was built from; D_R beats D_NR; and models trained on D_rand / D_det, whose labels
+# look wrong, still beat chance on the true test labels. Each claim here is a comparison whose 95%
+# interval (over test images and training seeds) decides its verdict: **supported** when the whole
+# interval lies on the claimed side, **not supported** when it lies on the other, **inconclusive at this
+# scale** otherwise.
 #
-# The paper's Table / Figure 2 numbers (ResNet-50 on the original CIFAR-10): standard training 95% clean /
-# 4.5% at ε = 0.25; D_R 84% / 48%; D_NR 88% / 0%; D_rand 63%; D_det 44% on the true test labels.
+# The paper's numbers (ResNet-50 on the original CIFAR-10): standard training 95% clean / 4.5% at
+# ε = 0.25; D_R 84% / 48%; D_NR 88% / 0%; D_rand 63%; D_det 44% on the true test labels.
 #
-# Writes `report.md` (tables, timings, machine, settings) and the summary figure into the run directory;
-# `python -m advlib table <run>/results.json` prints the same tables.
+# Writes `report.md` into the run directory; `python -m advlib table <run>/results.json` prints the same
+# tables, and `python -m advlib report <run>` the HTML report.
 
 # %% tags=["parameters"]
 profile = "smoke"          # smoke | cpu | fast | paper (python -m advlib profiles)
@@ -27,35 +33,36 @@ figures_dir = ""           # empty: <run_dir>/figures
 # The cell above only names things; every size, step count and learning rate comes from the profile (`python -m advlib profiles` lists them).
 
 # %%
-from IPython.display import Markdown, display
-import advlib.pipeline as pl
-from advlib import narrate, viz
+import advlib.steps.report as step
 
-cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
+run = step.setup(profile, run_dir, overrides, figures_dir)
 
 # %% [markdown]
-# ## The tables
+# ## The paper's claims, tested
 
 # %%
-results = pl.load_results(paths)
-display(Markdown(pl.results_markdown(results)))
+results = step.load(run)
+step.verdicts(results)
 
 # %% [markdown]
 # ## Beside the paper
+#
+# Clean and robust accuracy on the same test images; each set beside its matched control.
 
 # %%
-fig = viz.results_bars(results)
-viz.save_figure(fig, "fig_results_vs_paper", fig_dir)
-fig
+step.paper_table(results)
+
+# %%
+step.paper_figure(run, results)
 
 # %% [markdown]
-# ## Report
+# ## What this run does not show
 
 # %%
-print(f"wrote {pl.write_report(paths, results)}")
+step.not_shown(results)
 
 # %% [markdown]
-# ## What this run shows
+# ## report.md
 
 # %%
-display(Markdown(narrate.results(results)))
+step.write_report(run, results)

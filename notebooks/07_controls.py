@@ -41,11 +41,9 @@ figures_dir = ""           # empty: <run_dir>/figures
 # The cell above only names things; every size, step count and learning rate comes from the profile (`python -m advlib profiles` lists them).
 
 # %%
-from IPython.display import Markdown, display
-import advlib.pipeline as pl
-from advlib import narrate, viz
+import advlib.steps.controls as step
 
-cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
+run = step.setup(profile, run_dir, overrides, figures_dir)
 
 # %% [markdown]
 # ## The run's training images and source model
@@ -53,9 +51,7 @@ cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
 # The class-balanced subset and the standard model that D_rand and D_det were built with (notebook 02: the standard source model, or the profile's own model for the targeted sets when `target_source_epochs` > 0).
 
 # %%
-import advlib.studies as st
-train, test = pl.cifar(cfg, paths, "train"), pl.cifar(cfg, paths, "test")
-source = st.targeted_source(cfg, paths, train, test)
+source = step.targeted_source(run)
 
 # %% [markdown]
 # ## Build the four controls
@@ -63,9 +59,9 @@ source = st.targeted_source(cfg, paths, train, test)
 # D_other with the same targeted attack as D_rand; the synthetic sets with no attack; relabel from a briefly trained model (`models/cifar10/brief`). Each is saved under `datasets/constructed/<name>/` with its `meta.json` (settings, `source_indices`, true labels, targets, sha256) and reused while its settings match.
 
 # %%
-brief = st.brief_model(cfg, paths, train, test)
-metas = st.build_controls(cfg, paths, train, source, brief)
-display(Markdown(pl.markdown_table(st.construction_rows(metas))))
+brief = step.brief_model(run)
+metas = step.build_controls(run, source, brief)
+step.construction_table(metas)
 
 # %% [markdown]
 # ## Subsets of D_rand and D_det
@@ -73,8 +69,8 @@ display(Markdown(pl.markdown_table(st.construction_rows(metas))))
 # Rows chosen from the constructed sets by their recorded targets and `source_indices`; where `meta.json` records no per-row hits, the source model recomputes them on the stored images.
 
 # %%
-variants = st.subset_variants(cfg, paths, train, source)
-display(Markdown(pl.markdown_table(st.variant_rows(variants))))
+variants = step.subset_variants(run, source)
+step.variant_table(variants)
 
 # %% [markdown]
 # ## Train a fresh model on each
@@ -82,9 +78,9 @@ display(Markdown(pl.markdown_table(st.variant_rows(variants))))
 # Keyed by the sha256 of its training tensors, as in notebook 04: a model trained on other data is set aside and retrained, never reused. (Test accuracy is measured once, in the next step, not after every epoch.)
 
 # %%
-sets = st.control_sets(paths, metas, variants)
-histories = st.train_controls(cfg, paths, sets)
-display(Markdown(pl.markdown_table(pl.history_rows(histories))))
+sets = step.control_sets(run, metas, variants)
+histories = step.train_controls(run, sets)
+step.history_table(histories)
 
 # %% [markdown]
 # ## Evaluate on the real test set
@@ -92,20 +88,18 @@ display(Markdown(pl.markdown_table(pl.history_rows(histories))))
 # Clean accuracy on every test image (the number that matters here) with its 95% Wilson interval, and PGD at `eval_eps` only (no AutoAttack); one row per set in results.json, with `train_n` and the training set's sha256.
 
 # %%
-results = st.evaluate_controls(cfg, paths, sets, test)
-summary = st.controls_summary(cfg, paths, results, test, metas, variants)
-display(Markdown(pl.markdown_table(st.summary_rows(summary))))
+results = step.evaluate_controls(run, sets)
+entries = step.summary(run, results, metas, variants)
+step.summary_table(entries)
 
 # %% [markdown]
 # ## Every set beside D_rand and D_det
 
 # %%
-fig = viz.controls_bars(summary)
-viz.save_figure(fig, "fig_controls", fig_dir)
-fig
+step.figure(run, entries)
 
 # %% [markdown]
 # ## What this run shows
 
 # %%
-display(Markdown(narrate.controls(summary, cfg.name)))
+step.conclusions(run, entries)

@@ -44,11 +44,9 @@ figures_dir = ""           # empty: <run_dir>/figures
 # The cell above only names things; every size, step count and learning rate comes from the profile (`python -m advlib profiles` lists them).
 
 # %%
-from IPython.display import Markdown, display
-import advlib.pipeline as pl
-from advlib import narrate, viz
+import advlib.steps.transfer as step
 
-cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
+run = step.setup(profile, run_dir, overrides, figures_dir)
 
 # %% [markdown]
 # ## The source model's targeted examples
@@ -56,11 +54,9 @@ cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
 # The same standard model that built D_det (notebook 02).
 
 # %%
-import advlib.studies as st
-train, test = pl.cifar(cfg, paths, "train"), pl.cifar(cfg, paths, "test")
-source = st.targeted_source(cfg, paths, train, test)
-adv = st.transfer_examples(cfg, test, source)
-print(f"white-box hit rate of the source model: {pl.pct(adv['whitebox_rate'])} on {adv['n']} test images")
+source = step.targeted_source(run)
+adv = step.examples(run, source)
+print(step.whitebox_line(adv))
 
 # %% [markdown]
 # ## Models of every architecture
@@ -68,8 +64,8 @@ print(f"white-box hit rate of the source model: {pl.pct(adv['whitebox_rate'])} o
 # On D_det, on D_rand, and a standard one on CIFAR-10 (`models/constructed/<set>@<arch>`, `models/cifar10/standard-<arch>`; resumed or reused when already trained on the same data). Their test accuracy is measured in the next step.
 
 # %%
-models = st.transfer_models(cfg, paths, train)
-display(Markdown(pl.markdown_table(st.transfer_model_rows(models))))
+trained = step.models(run)
+step.model_table(trained)
 
 # %% [markdown]
 # ## Accuracy and transfer rate
@@ -77,19 +73,17 @@ display(Markdown(pl.markdown_table(st.transfer_model_rows(models))))
 # Written to `transfer.json` (atomically) with the fitted lines.
 
 # %%
-result = st.transfer_results(cfg, paths, models, adv, test, source)
-display(Markdown(pl.markdown_table(st.transfer_table(result))))
+result = step.results(run, trained, adv, source)
+step.table(result)
 
 # %% [markdown]
 # ## Figure 3: what a model learns from D_det against how far the source's examples fool it
 
 # %%
-fig = viz.transfer_scatter(result)
-viz.save_figure(fig, "fig_transfer", fig_dir)
-fig
+step.figure(run, result)
 
 # %% [markdown]
 # ## What this run shows
 
 # %%
-display(Markdown(narrate.transfer(result, cfg.name)))
+step.conclusions(run, result)

@@ -64,11 +64,11 @@ n_samples = 20000          # training draws, and as many fresh test draws
 # Settings: the profile is validated like every notebook's; the rest are the scalars above.
 
 # %%
-import advlib.pipeline as pl
-from advlib import gaussian as G, viz
+import advlib.steps.base as step
+from advlib import gaussian as G
 
-cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)
-seed = cfg.seed  # the rotation of Sigma* and the draws (-p seed N)
+run = step.setup(profile, run_dir, overrides, figures_dir)
+seed = run.cfg.seed  # the rotation of Sigma* and the draws (-p seed N)
 truth = G.make_problem(dim, anisotropy, seed)  # (mu*, Sigma*)
 
 # %% [markdown]
@@ -133,8 +133,7 @@ print(G.alignment_table(truth, {"standard": standard, "robust": robust}))
 
 # %%
 fig = G.theory_figure(eps, anisotropy, dim, seed, n=n_samples)
-viz.save_figure(fig, "fig_gaussian_theory", fig_dir)
-fig
+step.save(run, fig, "fig_gaussian_theory")
 
 # %% [markdown]
 # ## 6 · Explore

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from advlib import narrate, stats, tables
+from advlib import stats, tables
 from advlib import verdicts as claims
 from advlib.evaluate import pack_mask
 from advlib.results import results_row
+from advlib.steps.evaluate import claims_text
 
 N = 400  # test images per row
 
@@ -67,7 +68,7 @@ def test_results_that_contradict_the_paper_are_not_supported():
     assert got["standard_non_robust"]["verdict"] == "not supported"
     assert got["d_det_generalizes"]["verdict"] == "not supported"
     assert got["d_rand_generalizes"]["verdict"] == "not supported"
-    text = narrate.results(res)
+    text = claims_text(res)
     # no sentence asserts a claim its verdict does not support
     assert "**Not supported at this scale**: A model trained on D_R is more robust" in text
     assert "**Supported**: A model trained on D_R is more robust than the same training" not in text

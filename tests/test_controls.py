@@ -1,4 +1,4 @@
-"""advlib.controls and the notebook-07 steps of advlib.studies: invariants on tiny CPU inputs."""
+"""advlib.controls and the notebook-07 steps (advlib.steps.controls): invariants on tiny CPU inputs."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from advlib import config, controls, studies
+from advlib import config, controls
 from advlib.construct import choose_targets, construct_dataset
 from advlib.data import load_feature_dataset
-from advlib.paths import RunPaths
 from advlib.utils import tensors_sha256
 
 
@@ -169,28 +168,29 @@ def test_parent_hits_from_meta_or_recomputed_with_the_model():
 def test_controls_steps_write_rows_with_their_dataset_sha(tmp_path):
     from conftest import synthetic
 
-    from advlib import narrate, viz
+    from advlib import viz
+    from advlib.steps import base
+    from advlib.steps import controls as step
+    from advlib.steps import train as train_step
 
-    paths = RunPaths.of(tmp_path)
     cfg = tiny_profile(construct_n=30, eval_n=6)
-    train, test = synthetic(40, 1), synthetic(20, 2)
-    source = studies.standard_source(cfg, paths, train, progress=False)
+    run = base.Run.of(cfg, tmp_path, train=synthetic(40, 1), val=synthetic(20, 3), test=synthetic(20, 2))
+    train = run.train
+    source = step.targeted_source(run)
     for name in ("d_rand", "d_det"):
         construct_dataset(name, model=source, images=train[0], labels=train[1], profile=cfg,
-                          out_dir=paths.dataset(name), progress=False)
-    from advlib import pipeline
-
-    pipeline.train_on_sets(cfg, paths, pipeline.feature_sets(cfg, paths, only="d_rand"), test, progress=False)
-    brief = studies.brief_model(cfg, paths, train, progress=False)
-    metas = studies.build_controls(cfg, paths, train, source, brief, progress=False)
+                          out_dir=run.paths.dataset(name), progress=False)
+    train_step.train_all(run, train_step.feature_sets(run, only="d_rand"), progress=False)
+    brief = step.brief_model(run, progress=False)
+    metas = step.build_controls(run, source, brief, progress=False)
     assert sorted(metas) == sorted(config.CONTROL_SETS)
-    variants = studies.subset_variants(cfg, paths, train, source)
-    rand_meta = json.loads((paths.dataset("d_rand") / "meta.json").read_text())
+    variants = step.subset_variants(run, source)
+    rand_meta = json.loads((run.paths.dataset("d_rand") / "meta.json").read_text())
     t, s = torch.tensor(rand_meta["targets"]), torch.tensor(rand_meta["source_indices"])
     assert variants["d_rand_t_ne_y"]["rows"].tolist() == (t != train[1][s]).nonzero().flatten().tolist()
-    sets = studies.control_sets(paths, metas, variants)
-    studies.train_controls(cfg, paths, sets, progress=False)
-    res = studies.evaluate_controls(cfg, paths, sets, test, progress=False)
+    sets = step.control_sets(run, metas, variants)
+    step.train_controls(run, sets, progress=False)
+    res = step.evaluate_controls(run, sets, progress=False)
     rows = {r["dataset"]: r for r in res["rows"]}
     for name in config.CONTROL_SETS:
         r = rows[name]
@@ -199,12 +199,12 @@ def test_controls_steps_write_rows_with_their_dataset_sha(tmp_path):
         assert list(r["robust_acc"]) == [str(cfg.eval_eps)]
     for name, v in variants.items():
         assert rows[name]["dataset_sha256"] == v["sha256"] and rows[name]["train_n"] == len(v["labels"])
-    summary = studies.controls_summary(cfg, paths, res, test, metas, variants)
+    summary = step.summary(run, res, metas, variants)
     names = [e["name"] for e in summary]
     assert names[0] == "d_rand" and "d_det" not in names  # beside the controls when its model exists
     assert summary[0]["clean_acc"] is not None and summary[0]["group"] == "paper set"
     assert set(names[1:]) == set(config.CONTROL_SETS) | set(variants)
-    assert "D_other" in narrate.controls(summary, cfg.name)
+    assert "D_other" in step.conclusions(run, summary).data
     assert viz.controls_bars(summary).axes
 
 
@@ -214,14 +214,14 @@ def _entry(name, acc, ci, group="control", n=1000):
 
 
 def test_conclusions_follow_the_numbers():
-    from advlib import narrate
+    from advlib.steps.controls import _controls_text as text_of
 
     strong = [_entry("d_rand", 0.60, [0.58, 0.62], "paper set"), _entry("d_other", 0.50, [0.48, 0.52]),
               _entry("d_rand_synthetic", 0.11, [0.09, 0.13]), _entry("relabel", 0.30, [0.28, 0.32], n=1880)]
-    text = narrate.controls(strong)
+    text = text_of(strong)
     assert "are not what the model learns from" in text and "near chance while the attacked sets are not" in text
     assert "1,880 training images" in text and "Jordan's ResNet-9: 67.3%" in text
     shortcut = [_entry("d_rand", 0.60, [0.58, 0.62], "paper set"), _entry("d_rand_synthetic", 0.61, [0.59, 0.63])]
-    assert "the shortcut reaches the accuracy of D_rand" in narrate.controls(shortcut)
+    assert "the shortcut reaches the accuracy of D_rand" in text_of(shortcut)
     chance = [_entry("d_rand", 0.11, [0.08, 0.15], "paper set"), _entry("d_other", 0.12, [0.08, 0.16])]
-    assert "nothing to explain" in narrate.controls(chance, "smoke")
+    assert "nothing to explain" in text_of(chance, "smoke")

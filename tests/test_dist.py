@@ -233,7 +233,7 @@ def test_collective_helpers(ddp_run):
 
 # --- the package: helpers below, command line on top ----------------------------------------------------
 def test_helpers_import_without_the_command_line():
-    # `import advlib.dist` (what train/evaluate/construct do) loads no pipeline step; the command line
+    # `import advlib.dist` (what train/evaluate/construct do) loads no notebook step; the command line
     # is advlib/dist/__main__.py, so `python -m advlib.dist` still runs it
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     code = "import sys, advlib.dist; print(sorted(m for m in sys.modules if m.startswith('advlib')))"

@@ -17,7 +17,8 @@ import urllib.request
 import pytest
 from conftest import REPO
 
-from advlib import pipeline, runner
+from advlib import runner
+from advlib.steps import base
 
 pytestmark = pytest.mark.slow
 
@@ -86,6 +87,6 @@ def test_notebooks_default_to_make_demos_run_directory():
         nb = nbformat.read(nb_path, as_version=4)
         assert any("pl.setup(profile, run_dir, overrides, figures_dir)" in c.source or
                    "setup(profile, run_dir" in c.source for c in nb.cells if c.cell_type == "code"), nb_path.name
-    assert pipeline.default_run_dir("smoke") == REPO / "runs" / "demo"
+    assert base.default_run_dir("smoke") == REPO / "runs" / "demo"
     make_out = subprocess.run(["make", "-n", "demo"], cwd=REPO, capture_output=True, text=True).stdout
     assert "--out runs/demo" in make_out and "--profile smoke" in make_out

@@ -31,9 +31,12 @@ PAIRING = "ipynb,py:percent"
 MAX_CODE_LINES = 8
 # The parameters every notebook opens with, in this order, with these defaults (runner and `make lab` rely on them).
 COMMON_PARAMS = {"profile": "smoke", "run_dir": "", "overrides": "", "figures_dir": ""}
-SETUP_CALL = "cfg, paths, fig_dir = pl.setup(profile, run_dir, overrides, figures_dir)"
-# 01-08 run the pipeline and share the sentence after the parameters and the setup cell verbatim;
-# 09 (the Gaussian model, no network) has its own sentence and setup.
+SETUP_CALL = "run = step.setup(profile, run_dir, overrides, figures_dir)"
+# Each notebook's code is one module of advlib.steps (09, the Gaussian model, trains no network: its
+# code is advlib.gaussian, with the run from advlib.steps.base).
+STEPS = {"01": "data", "02": "construct", "03": "visualize", "04": "train", "05": "evaluate", "06": "report",
+         "07": "controls", "08": "transfer", "09": "base"}
+# 01-08 share the sentence after the parameters verbatim; 09 has its own.
 PIPELINE = [p for p in NOTEBOOKS if p.name[:2] <= "08"]
 # A repository path cited in a cell: a top-level folder of the repository, then a file or folder name.
 REPO_PATH = re.compile(r"(?<![\w./<>-])((?:advlib|benchmarks|docs|notebooks|results|tests|tools)/[\w.\-/]*)")
@@ -169,16 +172,17 @@ def test_shared_header_title_parameters_sentence_setup(path):
     assert setup.cell_type == "code", f"{where}: the setup cell must be code"
     stmts = ast.parse(_code(setup)).body
     imports = {(a.name, a.asname) for s in stmts if isinstance(s, ast.Import) for a in s.names}
-    assert ("advlib.pipeline", "pl") in imports, f"{where}: must `import advlib.pipeline as pl`"
+    module = f"advlib.steps.{STEPS[path.name[:2]]}"
+    assert (module, "step") in imports, f"{where}: must `import {module} as step` (the notebook's steps)"
     assert SETUP_CALL in [ast.unparse(s) for s in stmts], f"{where}: must run `{SETUP_CALL}`"
 
 
-def test_pipeline_notebooks_share_the_sentence_and_setup_cell_verbatim():
+def test_pipeline_notebooks_share_the_sentence_verbatim():
     assert [p.name[:2] for p in PIPELINE] == [f"{n:02d}" for n in range(1, 9)], [p.name for p in PIPELINE]
     first = _ipynb(PIPELINE[0]).cells
     for path in PIPELINE[1:]:
         cells = _ipynb(path).cells
-        for i in (2, 3):
+        for i in (2,):
             assert cells[i].source == first[i].source, (
                 f"{_where(path, i, cells[i])} differs from {PIPELINE[0].name}'s (01-08 share it verbatim: "
                 "change all eight or none)")

@@ -1,4 +1,4 @@
-"""advlib.transfer and the notebook-08 steps of advlib.studies: invariants on tiny CPU inputs."""
+"""advlib.transfer and the notebook-08 steps (advlib.steps.transfer): invariants on tiny CPU inputs."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from advlib import config, studies
+from advlib import config
 from advlib import transfer as tf
 from advlib.construct import construct_dataset
-from advlib.paths import RunPaths
+from advlib.steps import base
+from advlib.steps import transfer as step
 
 
 def tiny_profile(**kw):
@@ -53,38 +54,39 @@ def tiny_run(tmp_path_factory):
     """A run directory with a standard source model, D_det and D_rand built from it."""
     from conftest import synthetic
 
-    paths = RunPaths.of(tmp_path_factory.mktemp("run"))
     cfg = tiny_profile()
     train, test = synthetic(60, 1), synthetic(40, 2)
-    source = studies.standard_source(cfg, paths, train, progress=False)
+    run = base.Run.of(cfg, tmp_path_factory.mktemp("run"), train=train, val=synthetic(20, 3), test=test)
+    source = base.source_model(run, "standard", progress=False)
     for name in ("d_det", "d_rand"):
         construct_dataset(name, model=source, images=train[0], labels=train[1], profile=cfg,
-                          out_dir=paths.dataset(name), progress=False)
-    return cfg, paths, train, test, source
+                          out_dir=run.paths.dataset(name), progress=False)
+    return run, source
 
 
 def test_the_source_itself_transfers_at_its_white_box_rate(tiny_run):
-    cfg, paths, train, test, source = tiny_run
-    adv = studies.transfer_examples(cfg, test, source)
+    run, source = tiny_run
+    adv = step.examples(run, source)
     assert adv["n"] == 20 and torch.equal(adv["targets"], (adv["labels"] + 1) % 10)
     assert adv["whitebox_rate"] == pytest.approx(adv["hit"].float().mean().item())
     models = {"tiny": {"d_det": source, "d_rand": None, "standard": source}}
-    result = studies.transfer_results(cfg, paths, models, adv, test)
+    result = step.results(run, models, adv)
     assert result["rows"][0]["transfer_rate"] == result["fit"]["source_whitebox_rate"] == adv["whitebox_rate"]
 
 
 def test_transfer_study_writes_four_architectures(tiny_run):
-    from advlib import narrate, viz
+    from advlib import viz
 
-    cfg, paths, train, test, source = tiny_run
-    adv = studies.transfer_examples(cfg, test, source)
-    models = studies.transfer_models(cfg, paths, train, progress=False)
+    run, source = tiny_run
+    cfg, paths = run.cfg, run.paths
+    adv = step.examples(run, source)
+    models = step.models(run, progress=False)
     assert list(models) == ["linear", "mlp", "tiny", "small"]
     # the profile's own arch: notebook 04's D_det model folder and a standard model with seed + 1
     assert models["tiny"]["dirs"]["d_det"] == paths.model("d_det", "constructed")
     assert models["mlp"]["dirs"]["d_det"] == paths.model("d_det@mlp", "constructed")
     assert models["tiny"]["standard_seed"] == cfg.seed + 1 and models["mlp"]["standard_seed"] == cfg.seed
-    result = studies.transfer_results(cfg, paths, models, adv, test, source)
+    result = step.results(run, models, adv, source)
     on_disk = json.loads((paths.root / "transfer.json").read_text())
     assert on_disk["rows"] == result["rows"] and len(on_disk["rows"]) >= 4
     for r in on_disk["rows"]:
@@ -94,17 +96,17 @@ def test_transfer_study_writes_four_architectures(tiny_run):
     for key, col in (("ddet", "ddet_acc"), ("drand", "drand_acc")):
         assert on_disk["fit"][key] == tf.fit_line(rates, [r[col] for r in on_disk["rows"]])
     assert not list(paths.root.glob(".transfer.json.*"))  # no temporary file left behind
-    assert viz.transfer_scatter(result).axes and "D_det" in narrate.transfer(result, cfg.name)
+    assert viz.transfer_scatter(result).axes and "D_det" in step.conclusions(run, result).data
 
 
 def test_conclusions_follow_the_fit():
-    from advlib import narrate
+    from advlib.steps.transfer import _transfer_text as text_of
 
     rows = [{"arch": a, "transfer_rate": t, "ddet_acc": d, "drand_acc": None, "transfer_eps": 0.5, "transfer_n": 100}
             for a, t, d in (("linear", 0.05, 0.12), ("mlp", 0.1, 0.15), ("tiny", 0.3, 0.25), ("small", 0.6, 0.35))]
-    text = narrate.transfer(tf.summarize(rows, whitebox_rate=0.9))
+    text = text_of(tf.summarize(rows, whitebox_rate=0.9))
     assert "as in the paper's Figure 3" in text and "90.0%" in text and "D_rand accuracy" not in text
     flipped = [dict(r, ddet_acc=0.5 - r["ddet_acc"]) for r in rows]
-    assert "does not show the paper's relation" in narrate.transfer(tf.summarize(flipped, whitebox_rate=0.9))
+    assert "does not show the paper's relation" in text_of(tf.summarize(flipped, whitebox_rate=0.9))
     at_chance = [dict(r, ddet_acc=0.1, ddet_ci95=[0.07, 0.14]) for r in rows]
-    assert "no relation to read" in narrate.transfer(tf.summarize(at_chance, whitebox_rate=0.9))
+    assert "no relation to read" in text_of(tf.summarize(at_chance, whitebox_rate=0.9))

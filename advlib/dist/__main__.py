@@ -5,7 +5,7 @@
     python -m advlib.dist ...    (one process, the same steps)
 
 Each process joins the group that ``torchrun`` describes (:func:`advlib.dist.init_from_env`),
-rank 0 fills the data cache first, and then every rank runs the steps of :mod:`advlib.pipeline`;
+rank 0 fills the data cache first, and then every rank runs the notebooks' steps (:mod:`advlib.steps`);
 the library code splits the work (see :mod:`advlib.dist`). Rank 0 alone prints and writes.
 """
 
@@ -17,8 +17,10 @@ import sys
 
 import torch
 
-from .. import config, pipeline
+from .. import config
 from ..paths import RunPaths
+from ..steps import construct, evaluate, train
+from ..steps.base import Run, default_run_dir
 from ..utils import get_device
 from . import barrier, cleanup, init_from_env, is_main, main_first, world_size
 
@@ -55,33 +57,33 @@ def main(argv=None) -> int:
         torch.set_num_threads(cfg.num_threads)
     init_from_env(backend=args.backend, device=device)
     try:
-        paths = RunPaths.of(args.out or pipeline.default_run_dir(cfg.name))
+        paths = RunPaths.of(args.out or default_run_dir(cfg.name))
+        run = Run(cfg, paths, paths.figures)
         if is_main():
             paths.root.mkdir(parents=True, exist_ok=True)
             print(f"advlib.dist {args.command}: profile {cfg.name}, {world_size()} process(es), run dir {paths.root}",
                   flush=True)
         progress = is_main()
         with main_first():  # rank 0 fills the data cache (a download) before the others read it
-            train = pipeline.cifar(cfg, paths, "train")
-            test = pipeline.cifar(cfg, paths, "test")
+            _ = run.train, run.val, run.test
         steps = ("sources", "construct", "train", "evaluate") if args.command == "all" else (args.command,)
         for step in steps:
             if step in ("sources", "construct"):
-                models = pipeline.train_source_models(cfg, paths, train, test, progress=progress)
+                models = construct.source_models(run, progress=progress)
             if step == "construct":
-                pipeline.construct_sets(cfg, paths, train, models, progress=progress)
+                construct.build_sets(run, models, progress=progress)
             elif step == "train":
-                sets = pipeline.feature_sets(cfg, paths)
+                sets = train.feature_sets(run)
                 if not sets and is_main():
                     print(f"advlib.dist train: no {cfg.dataset_source} datasets in {paths.root}; "
                           f"run 'construct' first (or fetch the release)", file=sys.stderr)
-                watch = pipeline.cifar(cfg, paths, "val")
-                pipeline.train_on_sets(cfg, paths, sets, watch, progress=progress,
-                                       controls=pipeline.matched_controls(cfg, paths, train))
+                train.train_all(run, sets, progress=progress)
             elif step == "evaluate":
-                results = pipeline.evaluate_all(cfg, paths, test, progress=progress, train=train)
+                results = evaluate.evaluate_all(run, progress=progress)
                 if is_main():
-                    print(pipeline.results_markdown(results), flush=True)
+                    from ..tables import render
+
+                    print(render(results), flush=True)
             barrier()
     finally:
         cleanup()

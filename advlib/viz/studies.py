@@ -1,7 +1,7 @@
 """Figures of notebooks 07 and 08: the controls beside D_rand / D_det, and accuracy after training
 on D_det against the transfer rate across architectures (the paper's Figure 3).
 
-Inputs are plain dicts: ``advlib.studies.controls_summary`` entries and transfer.json.
+Inputs are plain dicts: ``advlib.steps.controls.summary`` entries and transfer.json.
 """
 
 from __future__ import annotations
