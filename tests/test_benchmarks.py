@@ -155,7 +155,7 @@ def test_machine_record_is_the_one_machine_record():
     assert _common.load_avg({"load_avg": [2.01, 1.86, 1.82]}) == "2.0, 1.9, 1.8" and _common.load_avg({}) == "?"
 
 
-@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SCRIPTS + sorted((REPO / "tools").glob("*.py")), ids=lambda p: p.name)
 def test_no_sys_path_hacks_and_no_dissolved_modules(path):
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
