@@ -32,12 +32,13 @@ lab: $(STAMP)
 	$(VPY) -m jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
 
 lint: $(STAMP)
-	$(VPY) -m ruff check advlib tests benchmarks
+	$(VPY) -m ruff check advlib tests benchmarks tools
 
+# the three ratio benchmarks, each as a module of the repository (python -m benchmarks.<name>)
 bench: $(STAMP)
-	$(VPY) benchmarks/bench_pgd.py
-	$(VPY) benchmarks/bench_construct.py
-	$(VPY) benchmarks/bench_loader.py
+	$(VPY) -m benchmarks.bench_pgd
+	$(VPY) -m benchmarks.bench_construct
+	$(VPY) -m benchmarks.bench_loader
 
 clean:
 	rm -rf runs .pytest_cache

@@ -155,12 +155,19 @@ def device_name(device) -> str:
 
 
 def machine_record(device="cpu") -> dict:
-    """Where a run was computed: device, torch version, CPU threads, CPU count, git commit."""
+    """Where a run was computed: device (the GPU's name on CUDA), torch version, CPU threads, CPU
+    count, Python, the CPU architecture and the OS, the load average when it was recorded (other
+    jobs sharing the cores slow every timing down) and the git commit."""
     import platform
 
-    return {"device": device_name(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.machine(),
-            "commit": git_commit()}
+    out = {"device": device_name(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+           "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.machine(),
+           "os": platform.platform(), "commit": git_commit()}
+    try:
+        out["load_avg"] = [round(v, 2) for v in os.getloadavg()]
+    except (OSError, AttributeError):  # not on every OS
+        pass
+    return out
 
 
 # --- statistics -----------------------------------------------------------------------------------

@@ -6,19 +6,17 @@ runs per shard: start/target sampling, best-iterate tracking, the final distance
 peer: the same descent written as a bare loop with no bookkeeping (the floor any implementation
 pays). ratio = advlib images/s / peer images/s (1.0 = no overhead).
 
-    python benchmarks/bench_construct.py                      # CPU, small sizes
-    python benchmarks/bench_construct.py --device cuda --n 5000 --batch 5000 --steps 100
+    python -m benchmarks.bench_construct                      # CPU, small sizes
+    python -m benchmarks.bench_construct --device cuda --n 5000 --batch 5000 --steps 100
 
 Models are freshly initialized (throughput does not depend on the weights); images are random.
-Writes benchmarks/results/construct_<device>.json.
+Writes benchmarks/results/construct_<device>.json (``--out``: another folder).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
 from pathlib import Path
 
 import torch
@@ -26,9 +24,8 @@ import torch.nn.functional as F
 
 from advlib.construct import autocast_for, build_robust_set, build_targeted_set
 from advlib.models import build_model
-from advlib.utils import Timer, get_device
-
-HERE = Path(__file__).resolve().parent
+from advlib.utils import Timer, get_device, machine_record
+from benchmarks._common import RESULTS, shown
 
 
 # --- the peer: bare loops -------------------------------------------------------------------
@@ -112,6 +109,15 @@ def bench(arch, device, *, n, batch, steps, amp, channels_last, repeats):
     return rows
 
 
+def render(data: dict) -> str:
+    """One row per (model, task): advlib's img·steps/s against the bare loop's, and their ratio."""
+    lines = ["| model | task | img·steps/s advlib | bare loop | ratio |", "|---|---|---|---|---|"]
+    for r in data.get("rows", []):
+        lines.append(f"| `{r['arch']}` | {r['task']} (batch {r['batch']}, {r['steps']} steps) | "
+                     f"{r['img_steps_per_s']:,.0f} | {r['peer_img_per_s'] * r['steps']:,.0f} | **{r['ratio']:.2f}x** |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", help="cpu | cuda | auto")
@@ -122,7 +128,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="runs per measurement; the fastest is kept")
     ap.add_argument("--no-amp", action="store_true", help="fp32 on CUDA (bf16 autocast otherwise)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
-    ap.add_argument("--out", default=str(HERE / "results"), help="folder for construct_<device>.json")
+    ap.add_argument("--out", default=str(RESULTS), help="folder for construct_<device>.json")
     args = ap.parse_args(argv)
 
     if args.threads:
@@ -143,14 +149,12 @@ def main(argv=None) -> int:
                   f"advlib {row['advlib_img_per_s']:>9.1f} img/s   peer {row['peer_img_per_s']:>9.1f} img/s   "
                   f"ratio {row['ratio']:.2f}", flush=True)
 
-    name = torch.cuda.get_device_name(device) if cuda else (platform.processor() or platform.machine())
-    record = {"device": str(device), "device_name": name, "torch": torch.__version__, "python": sys.version.split()[0],
-              "threads": torch.get_num_threads(), "rows": rows}
+    record = {"rows": rows, "machine": machine_record(device)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     f = out / f"construct_{device.type}.json"
     f.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {f}")
+    print(f"wrote {shown(f)}")
     return 0
 
 

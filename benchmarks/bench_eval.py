@@ -1,7 +1,8 @@
 """What early stopping and nested radii save in evaluation, and that they change no result.
 
 For each model of a run directory (standard, L2-robust and D_NR by default), the profile's eps
-sweep on its evaluation subset twice, in one process, alternating:
+sweep on its evaluation subset of the validation split (``--split test``: of the test set) twice,
+in one process, alternating:
 
 - ``full``: every radius attacked on its own, every image for every PGD step (the evaluation
   before this benchmark's commit);
@@ -12,7 +13,7 @@ Records seconds and the robust accuracies of both. They agree up to the images w
 starts differ (the batches differ once the clean mistakes, or a smaller radius's successes, are left
 out); nested radii also count a smaller radius's successes at the larger ones.
 
-    python benchmarks/bench_eval.py --run-dir runs/cpu --profile cpu --cifar path/to/cifar10.zip
+    python -m benchmarks.bench_eval --run-dir runs/cpu --profile cpu --cifar path/to/cifar10.zip
 """
 
 from __future__ import annotations
@@ -22,18 +23,13 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from advlib import config, pipeline  # noqa: E402
-from advlib import evaluate as ev  # noqa: E402
-from advlib import train as tr  # noqa: E402
-from advlib.attacks import pgd  # noqa: E402
-from advlib.paths import RunPaths  # noqa: E402
-from benchmarks._common import machine_info, write_result  # noqa: E402
+from advlib import evaluate as ev
+from advlib import train as tr
+from advlib.attacks import pgd
+from benchmarks._common import add_run_args, load_avg, pct, setup, threads, write_result
 
 MODELS = {"standard": "cifar10/standard", "robust": "cifar10/robust", "d_non_robust": "constructed/d_non_robust"}
 
@@ -53,11 +49,25 @@ def full_sweep(model, x, y, radii, *, steps, batch_size, seed) -> dict[str, floa
     return out
 
 
+def render(data: dict) -> str:
+    """The evaluation benchmark: the eps sweep attacked in full vs with early stop and nested radii."""
+    radii = data["rows"][0]["radii"] if data.get("rows") else []
+    lines = ["| model | full sweep | advlib | speed-up | " + " | ".join(f"@ {e:g} full / advlib" for e in radii) + " |",
+             "|---|---|---|---|" + "---|" * len(radii)]
+    for r in data.get("rows", []):
+        accs = " | ".join(f"{pct(r['full_acc'][k])} / {pct(r['advlib_acc'][k])}" for k in r["full_acc"])
+        lines.append(f"| {r['model']} | {r['full_s']:.1f} s | {r['advlib_s']:.1f} s | **{r['speedup']:.2f}x** | {accs} |")
+    m = data.get("machine", {})
+    split = "validation" if data.get("split") == "val" else "test"  # files from before --split: test
+    lines += ["", f"PGD-{data.get('steps')} on {data.get('eval_n')} {split} images, medians of {data.get('repeats')} "
+              f"alternating repeats, {m.get('device')}, {threads(m)} thread(s), load average "
+              f"{load_avg(m)} at the end."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run-dir", required=True)
-    ap.add_argument("--profile", default="cpu", choices=config.PROFILE_NAMES)
-    ap.add_argument("--cifar", default=None)
+    add_run_args(ap, out="")
     ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {sorted(MODELS)}")
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args(argv)
@@ -65,21 +75,18 @@ def main(argv=None) -> int:
     unknown = sorted(set(names) - set(MODELS))
     if unknown:
         ap.error(f"unknown model(s) {unknown}; expected some of {sorted(MODELS)}")
-    cfg = config.get_profile(args.profile, **({"cifar_source": args.cifar} if args.cifar else {}))
-    paths = RunPaths.of(args.run_dir)
-    missing = [str(paths.root / "models" / MODELS[n]) for n in names
-               if not (paths.root / "models" / MODELS[n]).is_dir()]
+    bench = setup(args, reads_run=True)
+    cfg, paths = bench.cfg, bench.paths
+    missing = [str(paths.models / MODELS[n]) for n in names if not (paths.models / MODELS[n]).is_dir()]
     if missing:
         ap.error(f"no trained model at {missing}: run notebooks 02 (and 04 for d_non_robust) first")
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    xt, yt = pipeline.cifar(cfg, paths, "test")
+    xt, yt = bench.eval_split
     idx = ev.eval_subset(yt, cfg.eval_n, cfg.seed)
-    x, y = xt[idx], yt[idx]
+    x, y = xt[idx].to(bench.device), yt[idx].to(bench.device)
     radii = sorted({float(cfg.eval_eps), *cfg.sweep} - {0.0})
     rows = []
     for name in names:
-        model = tr.load_trained(paths.root / "models" / MODELS[name], device="cpu").eval()
+        model = tr.load_trained(paths.models / MODELS[name], device=bench.device).eval()
         times = {"full": [], "advlib": []}
         acc = {}
         for _ in range(args.repeats):
@@ -98,11 +105,10 @@ def main(argv=None) -> int:
                "times_s": {k: [round(v, 2) for v in vs] for k, vs in times.items()}}
         print(json.dumps(row), flush=True)
         rows.append(row)
-    write_result("bench_eval", torch.device("cpu"), {
+    write_result("bench_eval", bench.device, {
         "what": "eps sweep on the profile's evaluation subset: every radius alone, every image every step "
                 "(full) vs early stop + nested radii (advlib.evaluate.nested_robust_accuracy); medians of repeats",
-        "profile": cfg.name, "run_dir": str(paths.root), "eval_n": len(y), "steps": cfg.eval_steps,
-        "repeats": args.repeats, "rows": rows, "machine": machine_info(torch.device("cpu"))})
+        **bench.record(eval_n=len(y), steps=cfg.eval_steps, repeats=args.repeats, rows=rows)}, out=args.out)
     return 0
 
 

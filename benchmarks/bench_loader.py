@@ -11,30 +11,25 @@ transforms: images per second with crop+flip augmentation.
 
 Each measurement alternates between the two loaders and keeps the best of --repeats runs.
 
-    python benchmarks/bench_loader.py [--device auto|cpu|cuda] [--n 10000] [--batch 256]
+    python -m benchmarks.bench_loader [--device auto|cpu|cuda] [--n 10000] [--batch 256] [--out FILE]
 
-Writes benchmarks/results/bench_loader-<device>.json with the numbers and the machine.
+Writes benchmarks/results/bench_loader-<device>.json (or ``--out``) with the numbers and the machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.transforms import v2
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from advlib.loader import BatchLoader  # noqa: E402
-from advlib.models import build_model  # noqa: E402
-from advlib.utils import get_device  # noqa: E402
-from benchmarks._common import machine_info, sync, write_result  # noqa: E402
+from advlib.loader import BatchLoader
+from advlib.models import build_model
+from advlib.utils import get_device, machine_record
+from benchmarks._common import sync, write_result
 
 
 class TransformedTensorDataset(TensorDataset):
@@ -49,8 +44,6 @@ class TransformedTensorDataset(TensorDataset):
         return self.transform(x), y
 
 
-
-
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
@@ -61,6 +54,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--model-repeats", type=int, default=2)
     ap.add_argument("--arch", default="small")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    ap.add_argument("--out", default="", help="JSON to write (default benchmarks/results/bench_loader-<device>.json)")
     args = ap.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -132,14 +126,14 @@ def main(argv=None) -> dict:
         "epoch_with_model_ratio": eps_ours / eps_peer,
         "seconds": {"loader_advlib": t_ours, "loader_dataloader": t_peer,
                     "epoch_advlib": m_ours, "epoch_dataloader": m_peer},
-        "machine": machine_info(device),
+        "machine": machine_record(device),
     }
     print(f"device {device} | {args.n} uint8 images | batch {args.batch} | crop(pad 4)+flip | workers {args.workers}")
     print(f"loader only:   BatchLoader {ips_ours:10.0f} img/s | DataLoader+v2 {ips_peer:8.0f} img/s | "
           f"ratio {ips_ours / ips_peer:.1f}x")
     print(f"epoch + {args.arch}: BatchLoader {eps_ours:8.0f} img/s | DataLoader+v2 {eps_peer:8.0f} img/s | "
           f"ratio {eps_ours / eps_peer:.2f}x")
-    write_result("bench_loader", device, result)
+    write_result("bench_loader", device, result, out=args.out)
     return result
 
 

@@ -9,30 +9,25 @@ candidate too), which costs two extra forward passes per attack; it must never b
 the same model object: advlib attacks it with its BatchNorm folded into the convolutions
 (``advlib.attacks.folded``, the same function), torchattacks runs it as given.
 
-    python benchmarks/bench_pgd.py [--arch small] [--device auto|cpu|cuda] [--batch 256]
+    python -m benchmarks.bench_pgd [--arch small] [--device auto|cpu|cuda] [--batch 256] [--out FILE]
 
-Writes benchmarks/results/bench_pgd-<device>.json with the numbers and the machine.
+Writes benchmarks/results/bench_pgd-<device>.json (or ``--out``) with the numbers and the machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from advlib.attacks import pgd  # noqa: E402
-from advlib.models import build_model  # noqa: E402
-from advlib.train import TrainConfig, fit  # noqa: E402
-from advlib.utils import get_device  # noqa: E402
-from benchmarks._common import machine_info, sync, write_result  # noqa: E402
+from advlib.attacks import pgd
+from advlib.models import build_model
+from advlib.train import TrainConfig, fit
+from advlib.utils import get_device, machine_record
+from benchmarks._common import load_avg, pct, sync, threads, write_result
 
 
 def synthetic(n: int, seed: int, amp: float = 0.2, noise: float = 0.2):
@@ -44,6 +39,19 @@ def synthetic(n: int, seed: int, amp: float = 0.2, noise: float = 0.2):
     return (0.5 + amp * (templates[y] - 0.5) + noise * noise_t).clamp(0, 1), y
 
 
+def render(data: dict) -> str:
+    """Both attacks' throughput and robust accuracy, the ratios, the setting and the machine."""
+    m = data.get("machine", {})
+    lo, hi = data.get("speed_ratio_range") or (None, None)  # files from before the paired ratios: none
+    pairs = "–" if lo is None else f"{lo:.2f}–{hi:.2f}x"
+    return ("| attack | img/s (best of %d) | robust acc | ratio of medians | range of paired ratios | best-of ratio |\n"
+            "|---|---|---|---|---|---|\n"
+            "| `advlib.pgd` | %.1f | %s | **%.2fx** | %s | %.2fx |\n"
+            "| torchattacks `PGDL2` | %.1f | %s | 1 | 1 | 1 |\n\n"
+            "L2 PGD, eps %s, %d steps, batch %d, `%s` model, %s, %s thread(s), load average %s at the start.\n"
+            % (data["repeats"], data["advlib_img_per_s"], pct(data["robust_acc_advlib"]), data["speed_ratio_median"],
+               pairs, data["speed_ratio"], data["torchattacks_img_per_s"], pct(data["robust_acc_torchattacks"]),
+               data["eps"], data["steps"], data["batch"], data["arch"], m.get("device"), threads(m), load_avg(m)))
 
 
 def main(argv=None) -> dict:
@@ -56,6 +64,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--train-epochs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    ap.add_argument("--out", default="", help="JSON to write (default benchmarks/results/bench_pgd-<device>.json)")
     args = ap.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -63,6 +72,7 @@ def main(argv=None) -> dict:
     import torchattacks  # needs scipy
 
     device = get_device(args.device)
+    machine = machine_record(device)  # the load average at the start
     torch.manual_seed(0)
     model = build_model(args.arch).to(device)
     x_train, y_train = synthetic(2000, 1)
@@ -117,7 +127,7 @@ def main(argv=None) -> dict:
         "speed_ratio_range": [pair_ratios[0], pair_ratios[-1]],
         "seconds_advlib": t_ours, "seconds_torchattacks": t_theirs,
         "clean_acc": clean, "robust_acc_advlib": acc_ours, "robust_acc_torchattacks": acc_theirs,
-        "machine": machine_info(device),
+        "machine": machine,
     }
     print(f"device {device} | arch {args.arch} | batch {args.batch} | eps {args.eps} | steps {args.steps}")
     print(f"advlib.pgd          {ips_ours:8.1f} img/s   robust acc {acc_ours:.3f}")
@@ -125,7 +135,7 @@ def main(argv=None) -> dict:
     print(f"speed ratio advlib/torchattacks = {ips_ours / ips_theirs:.2f}x best-of-{args.repeats} "
           f"({median_ratio:.2f}x by medians, paired range {pair_ratios[0]:.2f}-{pair_ratios[-1]:.2f}x); "
           f"advlib at least as strong: {acc_ours <= acc_theirs}")
-    write_result("bench_pgd", device, result)
+    write_result("bench_pgd", device, result, out=args.out)
     return result
 
 

@@ -2,14 +2,17 @@
 
 Trains a standard model per setting on a class-balanced CIFAR-10 subset and measures its clean
 accuracy and L2 robustness (PGD-20 at several radii; optionally a stronger PGD and torchattacks'
-APGD-CE / APGD-T as cross-checks), so each lever's effect is one JSON row.
+APGD-CE / APGD-T as cross-checks) on the validation split (``--split test``: the test set), so
+each lever's effect is one JSON row.
 
-    python benchmarks/cpu_levers.py --cifar path/to/cifar10.zip --out benchmarks/results/cpu_levers.json \
+    python -m benchmarks.cpu_levers --cifar path/to/cifar10.zip --out benchmarks/results/cpu_levers-val.json \
         --setting name=base,arch=small,epochs=15 --setting name=noaug,arch=small,epochs=30,aug=,wd=0
 
 Setting keys: name, arch, epochs, lr, wd, aug ("crop+flip" | "flip" | ""), bs, ls (label
-smoothing), n (training images), jpeg (re-encode train and test at this JPEG quality), blur
-(Gaussian blur sigma, train and test), schedule.
+smoothing), n (training images, at most the profile's n_train: the validation images lie outside
+that pick), jpeg (re-encode train and evaluation images at this JPEG quality), blur (Gaussian blur
+sigma, train and evaluation images), schedule. The profile gives the CIFAR-10 source, the seed and
+the sizes of the splits; rows accumulate in ``--out`` (a setting whose name is there is skipped).
 """
 
 from __future__ import annotations
@@ -19,19 +22,17 @@ import io
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from advlib import data  # noqa: E402
-from advlib import evaluate as ev  # noqa: E402
-from advlib.models import build_model, count_parameters  # noqa: E402
-from advlib.train import TrainConfig, fit  # noqa: E402
-from advlib.utils import atomic_write_json, set_seed  # noqa: E402
-from benchmarks._common import parse_setting as _parse  # noqa: E402
+from advlib import data
+from advlib import evaluate as ev
+from advlib.models import build_model, count_parameters
+from advlib.train import TrainConfig, fit
+from advlib.utils import atomic_write_json, set_seed
+from benchmarks._common import add_run_args, pct, resume, setup
+from benchmarks._common import parse_setting as _parse
 
 KEYS = {"name": str, "arch": str, "epochs": int, "lr": float, "wd": float, "aug": str, "bs": int, "ls": float,
         "n": int, "jpeg": int, "blur": float, "schedule": str}
@@ -88,46 +89,63 @@ def apgd(model, x, y, eps, n_classes=10):
     return out
 
 
+def render(data: dict) -> str:
+    """One row per measured setting: what changed, clean, PGD-20 robust at 0.25 and 0.5, train accuracy."""
+    lines = ["| setting | model | train acc | clean | PGD-20 @ 0.25 | @ 0.5 | train time |",
+             "|---|---|---|---|---|---|---|"]
+    for r in data.get("rows", []):
+        s = r.get("setting", {})
+        what = r.get("what") or r["name"]
+        lines.append(f"| {what} | {s.get('arch')}, {s.get('epochs')} ep, n={s.get('n')} | {pct(r.get('train_acc'))} | "
+                     f"{pct(r.get('clean_acc'))} | {pct(r.get('pgd20_0.25'))} | {pct(r.get('pgd20_0.5'))} | "
+                     f"{r.get('train_s', 0) / 60:.1f} min |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cifar", required=True)
-    ap.add_argument("--n-test", type=int, default=2000)
-    ap.add_argument("--eval-n", type=int, default=500, help="test images attacked")
+    add_run_args(ap, run_dir=False, setting="name=..,arch=..,epochs=..[,lr=..,wd=..,aug=..,bs=..,ls=..,n=..,"
+                 "jpeg=..,blur=..,schedule=..]")
+    ap.add_argument("--eval-n", type=int, default=500, help="images of the split attacked")
     ap.add_argument("--radii", default="0.25,0.5")
     ap.add_argument("--apgd", action="store_true", help="also torchattacks APGD-CE + APGD-T (50 steps) at 0.25")
     ap.add_argument("--strong", action="store_true", help="also PGD-100 with 3 restarts at 0.25")
-    ap.add_argument("--setting", action="append", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    bench = setup(args)
+    cfg = bench.cfg
+    settings = [parse_setting(text) for text in args.setting]  # bad settings fail before any training
+    radii = [float(v) for v in args.radii.split(",")]
+    too_many = [s["name"] for s in settings if bench.split == "val" and cfg.n_train and s["n"] > cfg.n_train]
+    if too_many:
+        raise SystemExit(f"settings {too_many}: n is larger than the profile's n_train {cfg.n_train}, so their "
+                         "training images would include the validation split's: lower n or -p n_train")
 
-    out = Path(args.out)
-    rows = json.loads(out.read_text())["rows"] if out.is_file() else []
-    test_raw = data.load_cifar10(args.cifar, "test", n=args.n_test, seed=args.seed)
-    for text in args.setting:
-        s = parse_setting(text)
+    rows = resume(args.out, bench).get("rows", [])
+    x_eval, y_eval = bench.eval_split
+    for s in settings:
         if any(r["name"] == s["name"] for r in rows):
             print(f"skip {s['name']} (done)", flush=True)
             continue
         t0 = time.perf_counter()
-        xtr, ytr = data.load_cifar10(args.cifar, "train", n=s["n"], seed=args.seed)
-        xtr, xte = transform(xtr, s), transform(test_raw[0], s)
-        yte = test_raw[1]
-        set_seed(args.seed)
-        model = build_model(s["arch"])
-        cfg = TrainConfig(arch=s["arch"], epochs=s["epochs"], batch_size=s["bs"], lr=s["lr"], weight_decay=s["wd"],
-                          schedule=s["schedule"], augment=s["aug"].replace("+", ","), label_smoothing=s["ls"],
-                          seed=args.seed)
-        hist = fit(model, xtr, ytr, cfg, progress=False)
+        xtr, ytr = data.load_cifar10(cfg.cifar_source, "train", n=s["n"], seed=cfg.seed,
+                                     root=bench.paths.data if bench.paths else None, val=bench.n_val)
+        xtr, xte = transform(xtr, s), transform(x_eval, s)
+        yte = y_eval
+        set_seed(cfg.seed)
+        model = build_model(s["arch"]).to(bench.device)
+        tcfg = TrainConfig(arch=s["arch"], epochs=s["epochs"], batch_size=s["bs"], lr=s["lr"], weight_decay=s["wd"],
+                           schedule=s["schedule"], augment=s["aug"].replace("+", ","), label_smoothing=s["ls"],
+                           seed=cfg.seed)
+        hist = fit(model, xtr, ytr, tcfg, progress=False)
         train_s = time.perf_counter() - t0
         model.eval()
-        idx = ev.eval_subset(yte, args.eval_n, args.seed)
+        idx = ev.eval_subset(yte, args.eval_n, cfg.seed)
         xs, ys = xte[idx], yte[idx]
         row = {"name": s["name"], "setting": s, "params": count_parameters(model), "train_s": round(train_s, 1),
                "final_train_loss": round(hist["loss"][-1], 4), "train_acc": round(hist["train_acc"][-1], 4),
                "clean_acc": ev.accuracy(model, xte, yte), "eval_n": len(idx),
                "clean_acc_subset": ev.accuracy(model, xs, ys)}
-        for r in [float(v) for v in args.radii.split(",")]:
+        for r in radii:
             row[f"pgd20_{r}"] = ev.robust_accuracy(model, xs, ys, eps=r, steps=20)
         if args.strong:
             row["pgd100x3_0.25"] = ev.robust_accuracy(model, xs, ys, eps=0.25, steps=100, restarts=3)
@@ -139,8 +157,8 @@ def main(argv=None) -> int:
         row["total_s"] = round(time.perf_counter() - t0, 1)
         rows.append(row)
         print(json.dumps(row), flush=True)
-        atomic_write_json(out, {"cifar": str(args.cifar), "n_test": args.n_test, "seed": args.seed,
-                                "torch_threads": torch.get_num_threads(), "rows": rows})
+        atomic_write_json(args.out, bench.record(script="benchmarks/cpu_levers.py", n_eval=len(y_eval),
+                                                 seed=cfg.seed, rows=rows))
     return 0
 
 

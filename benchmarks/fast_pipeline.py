@@ -1,66 +1,73 @@
 """The whole study without papermill, stage by stage, with wall times: the GPU measurement script.
 
-    python benchmarks/fast_pipeline.py --profile fast --cifar path/to/cifar10.zip --out runs/fast \
-        [-p key value ...] [--stages standard,robust,construct,train,evaluate]
+    python -m benchmarks.fast_pipeline --profile fast --cifar path/to/cifar10.zip --run-dir runs/fast \\
+        [-p FIELD VALUE ...] [--stages standard,robust,construct,train,evaluate] [--out report.json]
 
-Writes <out>/pipeline.json after every stage (so a run cut short still reports what it
-finished): device, per-stage seconds, the source models' accuracy per epoch (time-to-accuracy),
-construction hit rates / matching distances, and results.json's rows. Runs on CPU too (tests
-use it with the smoke profile).
+Built on the algorithm modules, as the notebooks run them: the source models
+(``advlib.construct.source_models``), the profile's sets (``construct.construct_all``), a model per
+set and seed (``train.train_or_load``, watched on the test set as notebook 04 does), and each
+trained model's evaluation (``evaluate.evaluate_model`` on the test set; its numbers go into the
+report, not into a results.json). The data is the study's own: the profile's training pick and
+test split (``n_val`` held out only when the profile says so).
+
+Writes the report (default <run-dir>/pipeline.json) after every stage, so a run cut short still
+reports what it finished: the machine, the profile, per-stage seconds, the source models' accuracy
+per epoch (time-to-accuracy), construction hit rates / matching distances, the training histories
+and the evaluated accuracies. Runs on CPU too (``--profile smoke --cifar sample``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
-import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from advlib import config, pipeline  # noqa: E402
-from advlib.paths import RunPaths  # noqa: E402
-from advlib.utils import atomic_write_json, set_seed  # noqa: E402
+from advlib import construct, data
+from advlib import evaluate as ev
+from advlib import train as tr
+from advlib.utils import atomic_write_json, machine_record
+from benchmarks._common import add_run_args, setup
 
 STAGES = ("standard", "robust", "construct", "train", "evaluate")
 
 
-def device_info() -> dict:
-    info = {"torch": torch.__version__, "python": platform.python_version(), "cpu_threads": torch.get_num_threads()}
-    if torch.cuda.is_available():
-        info["device"] = torch.cuda.get_device_name(0)
-    else:
-        info["device"] = f"cpu ({platform.processor() or platform.machine()})"
-    return info
+def construction_rows(metas: dict[str, dict]) -> list[dict]:
+    """Per constructed set: rows, algorithm, steps, hit rate, final matching distance, time."""
+    keys = ("n_rows", "algorithm", "steps", "hit_rate", "target_equals_label_fraction", "final_rel_distance",
+            "seconds", "images_per_second")
+    return [{"dataset": name, **{k: m.get(k) for k in keys}} for name, m in metas.items()]
+
+
+def history_rows(histories: dict[str, dict]) -> list[dict]:
+    """Per trained model: epochs, final loss and accuracies, seconds."""
+    rows = []
+    for name, h in histories.items():
+        rows.append({"trained on": name, "epochs": len(h.get("loss", [])),
+                     "final loss": (h.get("loss") or [None])[-1], "train acc": (h.get("train_acc") or [None])[-1],
+                     "test acc (CIFAR-10)": (h.get("eval_acc") or [None])[-1],
+                     "seconds": round(sum(h.get("seconds", [])), 1)})
+    return rows
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="fast", choices=config.PROFILE_NAMES)
-    ap.add_argument("--cifar", default=None, help="CIFAR-10 source (overrides the profile's cifar_source)")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
+    add_run_args(ap, profile="fast", split=False, out="")
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--progress", action="store_true")
-    ap.add_argument("--report", default=None, help="where to write the JSON report (default <out>/pipeline.json)")
     args = ap.parse_args(argv)
-
-    overrides = dict(args.param)
-    if args.cifar:
-        overrides["cifar_source"] = args.cifar
-    cfg = config.get_profile(args.profile, **overrides)
     stages = [s for s in args.stages.split(",") if s]
     bad = sorted(set(stages) - set(STAGES))
     if bad:
         ap.error(f"unknown stage(s) {bad}; expected {STAGES}")
-    paths = RunPaths.of(args.out)
+    bench = setup(args)
+    cfg, paths = bench.cfg, bench.paths
     paths.root.mkdir(parents=True, exist_ok=True)
-    report = {"profile": cfg.to_dict(), "info": device_info(), "seconds": {}, "stages_done": []}
-    out_json = Path(args.report) if args.report else paths.root / "pipeline.json"
+    report = {"profile": bench.profile_record(), "machine": machine_record(bench.device), "seconds": {},
+              "stages_done": []}
+    out_json = Path(args.out) if args.out else paths.root / "pipeline.json"
 
     def stage_done(name, t0, **extra):
         report["seconds"][name] = round(time.perf_counter() - t0, 2)
@@ -69,30 +76,44 @@ def main(argv=None) -> int:
         atomic_write_json(out_json, report)
         print(f"[pipeline] {name}: {report['seconds'][name]:.1f} s", flush=True)
 
-    set_seed(cfg.seed)
     t0 = time.perf_counter()
-    train, test = pipeline.cifar(cfg, paths, "train"), pipeline.cifar(cfg, paths, "test")
+    train, test = bench.train, bench.test
     stage_done("load_data", t0, n_train=len(train[1]), n_test=len(test[1]))
 
     sources = {}
-    if "standard" in stages or "robust" in stages or "construct" in stages:
+    constructed = cfg.dataset_source == "constructed"
+    if constructed and ("standard" in stages or "robust" in stages or "construct" in stages):
         t0 = time.perf_counter()
-        sources = pipeline.train_source_models(cfg, paths, train, test, progress=args.progress)
-        hist = sources.get("histories", {})
-        stage_done("source_models", t0, source_histories=hist)
-    if "construct" in stages:
+        sources = construct.source_models(cfg, *train, paths, eval_data=test, progress=args.progress)
+        stage_done("source_models", t0, source_histories=sources.get("histories", {}))
+    if constructed and "construct" in stages:
         t0 = time.perf_counter()
-        metas = pipeline.construct_sets(cfg, paths, train, sources, progress=args.progress)
-        stage_done("construct", t0, construction=pipeline.construction_rows(metas))
+        metas = construct.construct_all(cfg, paths, *train, sources, which=cfg.dataset_list, progress=args.progress)
+        stage_done("construct", t0, construction=construction_rows(metas))
     if "train" in stages:
         t0 = time.perf_counter()
-        sets = pipeline.feature_sets(cfg, paths)
-        hist = pipeline.train_on_sets(cfg, paths, sets, test, progress=args.progress)
-        stage_done("train", t0, train_histories=pipeline.history_rows(hist))
+        hist = {}
+        source = cfg.dataset_source
+        for name in [n for n in cfg.dataset_list if n in paths.available(source)]:
+            x, y = data.load_feature_dataset(paths.dataset(name, source))
+            for seed in cfg.seeds:
+                tcfg = dataclasses.replace(tr.train_config(cfg, "dataset", name), seed=seed)
+                _, h = tr.train_or_load(tcfg, x, y, paths.model(name, source, None if seed == cfg.seed else seed),
+                                        eval_data=test, progress=args.progress, device=bench.device, source=source,
+                                        dataset=name, eval_every=cfg.eval_every)
+                hist[name if seed == cfg.seed else f"{name}-seed{seed}"] = h
+        stage_done("train", t0, train_histories=history_rows(hist))
     if "evaluate" in stages:
         t0 = time.perf_counter()
-        results = pipeline.evaluate_all(cfg, paths, test)
-        stage_done("evaluate", t0, results=results.get("rows", []))
+        rows = []
+        for source, name, _ in paths.trained():
+            model = tr.load_trained(paths.model(name, source), device=bench.device)
+            m = ev.evaluate_model(model, *test, cfg, seed=cfg.seed, full=True)
+            rows.append({"model": f"{source}/{name}", **{k: m.get(k) for k in (
+                "clean_acc", "full_clean_acc", "robust_acc", "pgd_acc", "autoattack_acc", "eval_n", "attack_desc",
+                "seconds")}})
+            print(f"[pipeline] evaluated {source}/{name}: clean {m['clean_acc']:.3f}", flush=True)
+        stage_done("evaluate", t0, results=rows)
     report["seconds"]["total"] = round(sum(report["seconds"].values()), 2)
     atomic_write_json(out_json, report)
     print(json.dumps(report["seconds"], indent=1))

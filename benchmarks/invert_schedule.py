@@ -1,12 +1,13 @@
 """How many representation-matching steps do D_R / D_NR need? Distance against steps per schedule.
 
-Takes a run directory's source models (``models/cifar10/{standard,robust}``) and ``--n`` of its
-training images, runs the matching descent ``min ||g(x_r) - g(x)||`` from another training image
-under each setting (steps, peak step length, schedule: constant | linear | cosine) and records the
-mean relative feature distance ``||g(x_r) - g(x)|| / ||g(x)||`` at every logged step, the final one,
-how far x_r moved from its start image, and the wall time. Writes a JSON and a figure.
+Takes a run directory's source models (``models/cifar10/{standard,robust}``) and ``--n`` images of
+the validation split (``--split test``: the test set; images the source models never trained on),
+runs the matching descent ``min ||g(x_r) - g(x)||`` from another image of the split under each
+setting (steps, peak step length, schedule: constant | linear | cosine) and records the mean
+relative feature distance ``||g(x_r) - g(x)|| / ||g(x)||`` at every logged step, the final one, how
+far x_r moved from its start image, and the wall time. Writes a JSON and a figure beside it.
 
-    python benchmarks/invert_schedule.py --run-dir runs/cpu --cifar path/to/cifar10.zip \
+    python -m benchmarks.invert_schedule --run-dir runs/cpu --cifar path/to/cifar10.zip \
         --setting steps=150,step=0.1,schedule=constant --setting steps=60,step=0.3,schedule=cosine
 """
 
@@ -20,13 +21,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from advlib import config, construct, pipeline, train, viz  # noqa: E402
-from advlib.attacks import feature_fn  # noqa: E402
-from advlib.paths import RunPaths  # noqa: E402
-from advlib.utils import atomic_write_json  # noqa: E402
-from benchmarks._common import parse_setting as _parse  # noqa: E402
+from advlib import construct, train, viz
+from advlib.attacks import feature_fn
+from advlib.utils import atomic_write_json
+from benchmarks._common import add_run_args, setup
+from benchmarks._common import parse_setting as _parse
 
 KEYS = {"steps": int, "step": float, "schedule": str}
 
@@ -49,25 +48,36 @@ def figure(rows: list[dict]):
     return fig
 
 
+def render(data: dict) -> str:
+    """One row per (source model, matching setting): final relative feature distance, how far the
+    image moved from its start image, wall time for ``n`` images."""
+    lines = ["| representation of | steps × step length (schedule) | rel. feature distance | moved from start (rel.) | "
+             f"time for {data.get('n')} images |", "|---|---|---|---|---|"]
+    for r in data.get("rows", []):
+        what = "robust model (D_R)" if r["model"] == "robust" else "standard model (D_NR)"
+        lines.append(f"| {what} | {r['steps']} × {r['step']} ({r['schedule']}) | {r['final_rel_distance']:.3f} | "
+                     f"{r['moved_from_start_rel']:.2f} | {r['seconds']:.0f} s |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run-dir", required=True)
-    ap.add_argument("--profile", default="cpu", choices=config.PROFILE_NAMES)
-    ap.add_argument("--cifar", default=None)
-    ap.add_argument("--n", type=int, default=300)
-    ap.add_argument("--setting", action="append", required=True)
-    ap.add_argument("--out", default="benchmarks/results/invert_schedule-cpu.json")
+    add_run_args(ap, setting="steps=..,step=..[,schedule=constant|linear|cosine]",
+                 out="benchmarks/results/invert_schedule-cpu.json")
+    ap.add_argument("--n", type=int, default=300, help="images of the split matched")
     args = ap.parse_args(argv)
-
-    cfg = config.get_profile(args.profile, **({"cifar_source": args.cifar} if args.cifar else {}))
-    paths = RunPaths.of(args.run_dir)
-    x, y = pipeline.cifar(cfg, paths, "train")
+    settings = [(text, parse_setting(text)) for text in args.setting]  # bad settings fail before any work
+    bench = setup(args, reads_run=True)
+    cfg, paths = bench.cfg, bench.paths
+    missing = [r for r in ("robust", "standard") if not (paths.source_model(r) / "checkpoint.pt").is_file()]
+    if missing:
+        raise SystemExit(f"no {missing} source model(s) under {paths.models}: run notebook 02 first")
+    x, y = bench.eval_split
     idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(cfg.seed))[: args.n]
     rows = []
     for role in ("robust", "standard"):
-        model = train.load_trained(paths.source_model(role), device="cpu")
-        for text in args.setting:
-            s = parse_setting(text)
+        model = train.load_trained(paths.source_model(role), device=bench.device)
+        for text, s in settings:
             t0 = time.perf_counter()
             out = construct.build_robust_set(model, x, y, steps=s["steps"], step_size=s["step"], indices=idx,
                                              seed=cfg.seed, batch_size=cfg.construct_batch, schedule=s["schedule"],
@@ -76,7 +86,7 @@ def main(argv=None) -> int:
             start, target = x[out["start_indices"]], x[out["source_indices"]]
             # the logged curve is the absolute distance; divide by ||g(x)|| (mean) for a relative curve
             with torch.no_grad():
-                norm = feature_fn(model)(target).norm(dim=1).mean().item()
+                norm = feature_fn(model)(target.to(bench.device)).norm(dim=1).mean().item()
             moved = (out["images"] - start).flatten(1).norm(dim=1) / (target - start).flatten(1).norm(dim=1)
             row = {"model": role, "setting": text, **s, "n": len(idx), "seconds": round(seconds, 1),
                    "img_steps_per_s": round(len(idx) * s["steps"] / seconds, 1),
@@ -87,7 +97,7 @@ def main(argv=None) -> int:
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k not in ("loss_steps", "rel_distance_curve")}),
                   flush=True)
-    atomic_write_json(args.out, {"run_dir": str(paths.root), "profile": cfg.name, "n": args.n, "rows": rows})
+    atomic_write_json(args.out, bench.record(n=len(idx), rows=rows))
     viz.save_figure(figure(rows), Path(args.out).stem, Path(args.out).parent)
     return 0
 

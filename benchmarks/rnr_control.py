@@ -4,11 +4,12 @@ The claim under test: a model trained on D_R is more robust than *the same train
 images D_R was built from* (its matched control: same architecture, recipe, seeds; the real
 images, true labels). Every lever is a set of profile overrides; for each lever and seed this
 trains the model on D_R (and on D_NR with ``--nr``) and the control, and records clean and robust
-accuracy on the held-out validation split (never the test set) at each radius: PGD-20 and the
-per-image worst case of PGD and APGD-T, nested over the radii. Models and sets are cached under
-``--cache`` by the content of what they depend on, so levers share what they have in common.
+accuracy on the held-out validation split (the test set only with ``--split test``, when a run
+reports) at each radius: PGD-20 and the per-image worst case of PGD and APGD-T, nested over the
+radii. Models and sets are cached under ``--cache`` by the content of what they depend on, so
+levers share what they have in common. ``-p FIELD VALUE`` overrides a profile field for every lever.
 
-    python benchmarks/rnr_control.py --cifar path/to/cifar10.zip --cache /tmp/levers \\
+    python -m benchmarks.rnr_control --cifar path/to/cifar10.zip --cache runs/levers-cache \\
         --lever base: --lever aug:rnr_augment=crop+flip --seeds 0,1,2
 """
 
@@ -22,19 +23,19 @@ from pathlib import Path
 
 import torch
 
-from advlib import config, construct, data, train
+from advlib import construct, train
 from advlib import evaluate as ev
-from advlib.utils import atomic_torch_save, atomic_write_json, get_device, set_seed
-from benchmarks._common import machine_info
+from advlib.utils import atomic_torch_save, atomic_write_json, set_seed
+from benchmarks._common import add_run_args, resume, setup
 
 
 def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def _model(cache: Path, tcfg, x, y, name: str, val):
+def _model(cache: Path, tcfg, x, y, name: str, val, device):
     out = cache / "models" / f"{name}-{_key(tcfg.__dict__, construct.pool_fingerprint(x, y))}"
-    model, hist = train.train_or_load(tcfg, x, y, out, eval_data=val, progress=False, device=get_device("cpu"),
+    model, hist = train.train_or_load(tcfg, x, y, out, eval_data=val, progress=False, device=device,
                                       source="levers", dataset=name, eval_every=max(tcfg.epochs, 1))
     return model
 
@@ -70,16 +71,13 @@ def _acc(m: torch.Tensor) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cifar", required=True, help="CIFAR-10 source (profile field cifar_source)")
-    ap.add_argument("--profile", default="cpu", choices=config.PROFILE_NAMES)
+    add_run_args(ap, run_dir=False, out="benchmarks/results/rnr_control-val.json")
     ap.add_argument("--cache", required=True, help="folder for the cached models and sets")
     ap.add_argument("--lever", action="append", required=True, help="name:field=value,field=value (profile fields)")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--radii", default="0.25,0.5,0.75,1.0")
-    ap.add_argument("--n-val", type=int, default=2000)
     ap.add_argument("--apgd", default="3x50", help="APGD-T targets x iterations")
     ap.add_argument("--nr", action="store_true", help="also D_NR (needs the standard source model)")
-    ap.add_argument("--out", default="benchmarks/results/rnr_control-val.json")
     args = ap.parse_args(argv)
     targets, steps = (int(v) for v in args.apgd.split("x"))
     levers = []
@@ -87,21 +85,20 @@ def main(argv=None) -> int:
         name, _, body = text.partition(":")
         kv = dict(p.split("=", 1) for p in body.split(",") if p)
         kv = {k: v.replace("+", ",") for k, v in kv.items()}
-        levers.append((name, kv, config.get_profile(args.profile, cifar_source=args.cifar, **kv)))
+        levers.append((name, kv, setup(args, **kv)))
     seeds = [int(s) for s in args.seeds.split(",")]
     radii = [float(r) for r in args.radii.split(",")]
     cache = Path(args.cache)
-    out = Path(args.out)
-    result = json.loads(out.read_text()) if out.is_file() else {"levers": {}}
-    torch.set_num_threads(torch.get_num_threads())
-    for name, kv, cfg in levers:
+    result = resume(args.out, levers[0][2]) or {"levers": {}}
+    for name, kv, bench in levers:
+        cfg, dev = bench.cfg, bench.device
         set_seed(cfg.seed)
-        x, y = data.load_cifar10(cfg.cifar_source, "train", n=cfg.n_train, seed=cfg.seed)
-        xv, yv = data.load_cifar10(cfg.cifar_source, "val", n=cfg.n_train, seed=cfg.seed, val=args.n_val)
-        robust = _model(cache, train.train_config(cfg, "robust"), x, y, "robust", (xv, yv))
+        x, y = bench.train
+        xv, yv = bench.eval_split
+        robust = _model(cache, train.train_config(cfg, "robust"), x, y, "robust", (xv, yv), dev)
         sets = {"d_robust": _matched_set(cache, cfg, robust, x, y, "d_robust")}
         if args.nr:
-            std = _model(cache, train.train_config(cfg, "standard"), x, y, "standard", (xv, yv))
+            std = _model(cache, train.train_config(cfg, "standard"), x, y, "standard", (xv, yv), dev)
             sets["d_non_robust"] = _matched_set(cache, cfg, std, x, y, "d_non_robust")
         idx = sets["d_robust"]["source_indices"]
         entry = {"overrides": kv, "n_set": len(idx), "seeds": {}, "apgd": args.apgd, "radii": radii,
@@ -113,7 +110,7 @@ def main(argv=None) -> int:
             for setname, s in [("control", {"images": x[idx], "labels": y[idx]}), *sets.items()]:
                 tcfg = train.train_config(cfg, "dataset", "d_robust")
                 tcfg = type(tcfg)(**{**tcfg.__dict__, "seed": seed})
-                model = _model(cache, tcfg, s["images"], s["labels"], setname, (xv, yv))
+                model = _model(cache, tcfg, s["images"], s["labels"], setname, (xv, yv), dev)
                 rows[setname] = _evaluate(model, xv, yv, radii, seed, targets, steps)
             summary = {}
             for setname, r in rows.items():
@@ -127,9 +124,8 @@ def main(argv=None) -> int:
             entry["seeds"][str(seed)] = summary
             print(name, seed, json.dumps(summary), flush=True)
             result["levers"][name] = entry
-            result["machine"] = machine_info(torch.device("cpu"))
-            result["split"] = f"validation: {args.n_val} CIFAR-10 training images outside the profile's n_train"
-            atomic_write_json(out, result)
+            result.update(bench.record())
+            atomic_write_json(args.out, result)
     return 0
 
 

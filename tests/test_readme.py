@@ -1,30 +1,89 @@
-"""The README quotes only committed files, its tables are exactly what the commands print, and its
-"use it on your own model" example runs."""
+"""The README (and every docs/*.md) quotes only committed files, its tables are exactly what the
+commands print, every block kind renders, and the "use it on your own model" example runs."""
 
 from __future__ import annotations
 
+import json
 import re
 
+import pytest
 from conftest import REPO
 
-from advlib.readme import blocks, regenerate
+from tools import update_readme
+from tools.readme_blocks import BENCHMARKS, KINDS, RUN_KINDS, blocks, regenerate, render
 
 README = REPO / "README.md"
+MARKDOWN = update_readme.default_files(REPO)  # README.md and docs/*.md
+BLOCKS = [(f, kind, rel, body) for f in MARKDOWN for kind, rel, body in blocks(f.read_text())]
 
 
-def test_generated_blocks_are_current_and_backed_by_committed_files():
-    text = README.read_text()
-    found = blocks(text)
-    kinds = {k for k, _, _ in found}
+def test_the_readme_has_generated_blocks_and_the_files_are_found():
+    assert MARKDOWN[0] == README
+    kinds = {kind for f, kind, _, _ in BLOCKS if f == README}
     assert "table" in kinds, "the README shows at least one run's table from results/"
-    for kind, rel, _ in found:
-        assert (REPO / rel).is_file(), f"README block {kind} cites {rel}, which is not in the repository"
-        if kind == "table":
-            assert rel.startswith("results/") and rel.endswith("results.json")
-            run = (REPO / rel).parent
-            for f in ("report.md", "timings.json", "config.json"):
-                assert (run / f).is_file(), f"{run.name}: committed runs keep {f} beside results.json"
-    assert regenerate(text, REPO) == text, "stale README block: run python tools/update_readme.py"
+
+
+@pytest.mark.parametrize("md, kind, rel, body", BLOCKS,
+                         ids=[f"{f.name}:{kind}:{rel}" for f, kind, rel, _ in BLOCKS])
+def test_each_generated_block_is_current_and_backed_by_a_committed_file(md, kind, rel, body):
+    """A block's body is exactly what its renderer draws from the committed file it names."""
+    assert kind in KINDS, f"{md.name}: unknown block kind {kind!r}"
+    path = REPO / rel
+    assert path.is_file(), f"{md.name}: block {kind} cites {rel}, which is not in the repository"
+    if kind == "table":
+        assert rel.startswith("results/") and rel.endswith("results.json")
+        for f in ("report.md", "timings.json", "config.json"):
+            assert (path.parent / f).is_file(), f"{path.parent.name}: committed runs keep {f} beside results.json"
+    assert render(kind, path) == body, f"{md.name}: stale block '{kind} {rel}': run python -m tools.update_readme"
+
+
+def test_regenerate_rebuilds_every_block_and_nothing_else():
+    text = README.read_text()
+    stale = "<!-- advlib timings results/cpu-2026-11-30c/timings.json -->\nold numbers\n<!-- end -->"
+    doc = f"# A doc\n\nprose before\n\n{stale}\n\nprose after\n"
+    out = regenerate(doc, REPO)
+    assert out.startswith("# A doc\n\nprose before\n\n<!-- advlib timings") and out.endswith("\n\nprose after\n")
+    assert "old numbers" not in out and "| **01–06** |" in out
+    assert len(blocks(out)) == 1 and len(blocks(text)) == len(blocks(regenerate(text, REPO)))
+    with pytest.raises(FileNotFoundError, match="not in the repository"):
+        regenerate("<!-- advlib timings results/nope/timings.json -->\n<!-- end -->", REPO)
+
+
+def test_update_readme_checks_and_rewrites_the_files_it_is_given(tmp_path, capsys):
+    """``python -m tools.update_readme [--check] FILES``: --check reports the stale block and writes
+    nothing; without it the file is rewritten, after which --check passes."""
+    doc = tmp_path / "doc.md"
+    stale = "intro\n\n<!-- advlib pgd benchmarks/results/bench_pgd-cpu.json -->\nold\n<!-- end -->\n"
+    doc.write_text(stale)
+    assert update_readme.main(["--check", str(doc)]) == 1
+    assert "stale generated blocks: pgd benchmarks/results/bench_pgd-cpu.json" in capsys.readouterr().err
+    assert doc.read_text() == stale
+    assert update_readme.main([str(doc)]) == 0
+    assert "`advlib.pgd`" in doc.read_text() and "old" not in doc.read_text()
+    assert update_readme.main(["--check", str(doc)]) == 0
+    assert update_readme.main(["--check", str(tmp_path / "missing.md")]) == 2
+
+
+def test_default_files_are_the_readme_and_the_docs(tmp_path):
+    (tmp_path / "README.md").write_text("r")
+    assert update_readme.default_files(tmp_path) == [tmp_path / "README.md"]
+    (tmp_path / "docs").mkdir()
+    for name in ("b.md", "a.md", "notes.txt"):
+        (tmp_path / "docs" / name).write_text("d")
+    assert update_readme.default_files(tmp_path) == [tmp_path / "README.md", tmp_path / "docs" / "a.md",
+                                                      tmp_path / "docs" / "b.md"]
+
+
+def test_every_kind_has_a_renderer_and_the_readme_uses_it():
+    """Each benchmark kind is rendered by its script's own ``render``; every kind renders in the
+    README (none is kept without a block that shows it)."""
+    import importlib
+
+    for script in BENCHMARKS.values():
+        assert callable(importlib.import_module(f"benchmarks.{script}").render), script
+    used = {kind for _, kind, _, _ in BLOCKS}
+    assert set(KINDS) == set(RUN_KINDS) | set(BENCHMARKS)
+    assert used == set(KINDS), f"kinds no block uses: {sorted(set(KINDS) - used)}"
 
 
 def test_readme_cites_only_files_in_the_repository():
@@ -56,12 +115,6 @@ def test_own_model_example_runs(tmp_path, monkeypatch):
 
 def test_renderers_show_the_files_values(tmp_path):
     """Each renderer prints the numbers of its JSON (not a cached copy) and an unknown kind fails."""
-    import json
-
-    import pytest
-
-    from advlib.readme import render
-
     inv = {"n": 500, "rows": [{"model": "robust", "steps": 75, "step": 0.2, "schedule": "constant",
                                  "final_rel_distance": 0.12448, "moved_from_start_rel": 0.52, "seconds": 35.1}]}
     (tmp_path / "inv.json").write_text(json.dumps(inv))
@@ -71,7 +124,12 @@ def test_renderers_show_the_files_values(tmp_path):
                       "true_test_acc": 0.2734, "seconds": 130.0}]}
     (tmp_path / "sets.json").write_text(json.dumps(sets))
     out = render("sets", tmp_path / "sets.json")
-    assert "| d_det | epochs 40, augment none | 99.0% | 27.3% | 2 min 10 s |" in out
+    assert "| d_det | epochs 40, augment none | 99.0% | 27.3% | 2 min 10 s |" in out and "test acc" in out
+    # measured on the validation split (the keys every lever script writes now)
+    sets = {"split": "val", "rows": [{**sets["rows"][0], "true_acc": 0.3}]}
+    (tmp_path / "sets.json").write_text(json.dumps(sets))
+    out = render("sets", tmp_path / "sets.json")
+    assert "true-label validation acc" in out and "| 30.0% |" in out
     target = {"rows": [{"recipe": {"augment": "crop,flip", "weight_decay": 5e-4, "epochs": 15},
                         "source_clean_acc": 0.6296, "source_pgd20_0.25_n500": 0.31,
                         "sets": {"d_det": {"hit_rate": 0.8115, "true_test_acc": [0.328, 0.338, 0.318],
@@ -80,12 +138,12 @@ def test_renderers_show_the_files_values(tmp_path):
     out = render("target", tmp_path / "target.json")
     assert ("| 15 ep, augmentation crop,flip, wd 0.0005 | 63.0% | 31.0% | d_det | 81.2% | **32.8% ± 1.0** "
             "(32.8, 33.8, 31.8) |") in out
-    with pytest.raises(ValueError, match="unknown README block kind 'nope'"):
+    with pytest.raises(ValueError, match="unknown block kind 'nope'"):
         render("nope", tmp_path / "sets.json")
 
 
 def test_goals_table_averages_seeds_and_judges_each_goal():
-    from advlib.readme import goals_table
+    from tools.readme_blocks import goals_table
 
     def row(dataset, seed, clean, robust):
         return {"dataset": dataset, "seed": seed, "clean_acc": clean, "robust_acc": {"0.25": robust}}
@@ -103,7 +161,7 @@ def test_goals_table_averages_seeds_and_judges_each_goal():
 
 
 def test_controls_table_sets_ours_beside_theirs():
-    from advlib.readme import controls_table
+    from tools.readme_blocks import controls_table
 
     rows = [{"dataset": "d_other", "seed": 0, "clean_acc": 0.2, "clean_ci95": [0.18, 0.22], "train_n": 6000},
             {"dataset": "relabel", "seed": 0, "clean_acc": 0.30, "train_n": 900},

@@ -5,7 +5,7 @@ Takes a seeded subset of 60 train + 20 test images per class from the JPEG mirro
 zip with the same layout, ``cifar10/{train,test}/<class>/NNNN.jpg``. The output is byte-for-byte
 reproducible (sorted members, fixed timestamps).
 
-    python tools/make_sample.py [--src PATH] [--out PATH] [--seed 0]
+    python -m tools.make_sample [--src PATH] [--out PATH] [--seed 0]
 """
 
 from __future__ import annotations

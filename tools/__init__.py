@@ -1,0 +1,1 @@
+"""Project tooling (not part of advlib): run from the repository root as ``python -m tools.<name>``."""

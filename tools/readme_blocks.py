@@ -1,0 +1,200 @@
+"""Generated blocks of the project's markdown (README.md, docs/*.md): every number there comes from a
+committed file.
+
+A block is ``<!-- advlib <kind> <path> -->`` ... ``<!-- end -->``; its body is rebuilt from the
+file at ``<path>`` (relative to the repository root, whichever markdown file holds the block) by the
+renderer of ``<kind>``. A benchmark's JSON is rendered by the script that writes it (its
+``render(data) -> str``); a run's committed files are rendered here:
+
+- ``table``: a run's tables, exactly ``python -m advlib table <results.json>``;
+- ``timings``: a run's wall time per notebook (``timings.json``);
+- ``goals``: a cpu run's results.json (and timings.json beside it) against the laptop-scale goals;
+- ``controls``: a run's control rows (notebook 07) beside the published numbers of the same controls;
+- ``transfer``: a run's transfer.json (notebook 08);
+- the kinds of ``BENCHMARKS``: ``benchmarks/<script>.py``'s ``render`` of its JSON.
+
+``regenerate(text, root)`` returns the text with every block rebuilt; ``python -m tools.update_readme``
+writes it back and the test suite checks that the committed files equal it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+from benchmarks._common import minutes, pct
+
+BLOCK = re.compile(r"(<!-- advlib (\w+) (\S+) -->\n)(.*?)(<!-- end -->)", re.S)
+
+# block kind -> the benchmark script (benchmarks/<script>.py) whose render(data) draws its JSON
+BENCHMARKS = {
+    "levers": "cpu_levers",
+    "invert": "invert_schedule",
+    "sets": "set_train_levers",
+    "target": "target_source",
+    "ddet": "ddet_search",
+    "eval": "bench_eval",
+    "pgd": "bench_pgd",
+    "construct": "bench_construct",
+}
+RUN_KINDS = ("table", "timings", "goals", "controls", "transfer")  # a run's committed files, rendered here
+KINDS = RUN_KINDS + tuple(BENCHMARKS)
+
+
+# --- a run's committed files --------------------------------------------------------------------------
+def transfer_table(data: dict) -> str:
+    rows = data.get("rows", [])
+    lines = ["| architecture | parameters | transfer rate of the source's targeted examples | D_det model: test acc | "
+             "D_rand model: test acc |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.get('arch')} | {r.get('params', 0):,} | {pct(r.get('transfer_rate'))} | "
+                     f"{pct(r.get('ddet_acc'))} | {pct(r.get('drand_acc'))} |")
+    fit = data.get("fit") or {}
+    for key, label in (("ddet", "D_det"), ("drand", "D_rand")):
+        f = fit.get(key) or {}
+        if f:
+            lines.append("")
+            lines.append(f"{label} accuracy vs transfer rate: slope {f.get('slope', float('nan')):.2f}, "
+                         f"Pearson r = {f.get('r', float('nan')):.2f} over {len(rows)} architectures.")
+    return "\n".join(lines) + "\n"
+
+
+BEYOND_PAPER = ("07", "08", "09")  # notebook prefixes of the studies beyond the paper's table
+
+
+def split_timings(timings: dict) -> tuple[float, float]:
+    """Seconds of notebooks 01-06 (the paper's table) and of 07-09 (beyond it)."""
+    beyond = sum(sec for name, sec in timings.items() if name[:2] in BEYOND_PAPER)
+    return sum(timings.values()) - beyond, beyond
+
+
+def timings_table(data: dict) -> str:
+    """Wall time per notebook and the totals of 01-06 (the paper's table) and 07-09 (beyond it)."""
+    lines = ["| notebook | wall time |", "|---|---|"]
+    lines += [f"| {name.removesuffix('.ipynb')} | {minutes(sec)} |" for name, sec in data.items()]
+    main, beyond = split_timings(data)
+    lines.append(f"| **01–06** | **{minutes(main)}** |")
+    if beyond:
+        lines.append(f"| **07–09** | **{minutes(beyond)}** |")
+    return "\n".join(lines) + "\n"
+
+
+def _mean_over_seeds(rows: list[dict], dataset: str, value) -> float | None:
+    vals = [value(r) for r in rows if r["dataset"] == dataset]
+    vals = [v for v in vals if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def goals_table(results: dict, timings: dict | None, eps: str = "0.25") -> str:
+    """The laptop-scale goals, each with this run's value (mean over seeds) and whether it is met."""
+    rows = results.get("rows", [])
+
+    def rob(name):
+        return _mean_over_seeds(rows, name, lambda r: (r.get("robust_acc") or {}).get(eps))
+
+    def clean(name):
+        return _mean_over_seeds(rows, name, lambda r: r.get("clean_acc"))
+
+    std, dr, dnr = rob("standard"), rob("d_robust"), rob("d_non_robust")
+    lines = ["| measure | this run | goal | met |", "|---|---|---|---|"]
+
+    def add(what, shown, goal, ok):
+        lines.append(f"| {what} | {shown} | {goal} | {'yes' if ok else '**no**'} |")
+
+    def pts(v):
+        return f"{100 * v:+.1f} pts"
+
+    if timings:
+        main, _ = split_timings(timings)
+        add("wall time, notebooks 01–06", minutes(main), "≤ 60 min", main <= 3600)
+    if std is not None:
+        add(f"standard model, L2 PGD robust @ {eps}", pct(std), "≤ 10%", std <= 0.10)
+    if None not in (dr, dnr):
+        add(f"D_R robust − D_NR robust @ {eps}", pts(dr - dnr), "≥ +15 pts (stretch +25)", dr - dnr >= 0.15)
+    if None not in (dr, std):
+        add(f"D_R robust − standard robust @ {eps}", pts(dr - std), "> 0", dr - std > 0)
+    if None not in (dnr, std):
+        add(f"D_NR robust @ {eps}", f"{pct(dnr)} (standard: {pct(std)})", "≤ 10% and < half the standard's",
+            dnr <= 0.10 and dnr < std / 2)
+    for name, label in (("d_rand", "D_rand"), ("d_det", "D_det")):
+        c = clean(name)
+        if c is not None:
+            add(f"{label} clean accuracy on the true test set", pct(c), "≥ 30%", c >= 0.30)
+    return "\n".join(lines) + "\n"
+
+
+CONTROL_ROWS = ("d_rand", "d_det", "d_other", "d_rand_synthetic", "d_det_synthetic", "relabel",
+                "d_rand_t_ne_y", "d_rand_hits", "d_det_hits")
+
+
+def controls_table(results: dict) -> str:
+    """Clean accuracy on the true test labels of the sets of notebook 07 (ours, mean over the seeds
+    present) beside the published accuracy of the same control (theirs, full CIFAR-10)."""
+    from advlib.controls import REFERENCE_SOURCES, REFERENCES
+    from advlib.results import row_label
+    from advlib.tables import cell
+
+    rows = results.get("rows", [])
+    lines = ["| set | ours: clean acc (true labels) | n train | theirs (published) |", "|---|---|---|---|"]
+    for name in CONTROL_ROWS:
+        mine = [r for r in rows if r["dataset"] == name]
+        if not mine:
+            continue
+        ours = cell(mine, "clean")
+        refs = REFERENCES.get(name, {})
+        theirs = "; ".join(f"{pct(v)} ({REFERENCE_SOURCES[k]})" for k, v in refs.items()) or "–"
+        n = mine[0].get("train_n")
+        lines.append(f"| {row_label(name)} | {ours} | {n if n is None else f'{n:,}'} | {theirs} |")
+    return "\n".join(lines) + "\n"
+
+
+# --- dispatch ------------------------------------------------------------------------------------------
+def benchmark_renderer(kind: str):
+    """``benchmarks.<script>.render`` of a benchmark block kind."""
+    return importlib.import_module(f"benchmarks.{BENCHMARKS[kind]}").render
+
+
+def render(kind: str, path: Path) -> str:
+    """The body of a ``<!-- advlib <kind> <path> -->`` block, from the file at ``path``."""
+    path = Path(path)
+    if kind == "table":
+        from advlib.results import load_results
+        from advlib.tables import render as render_results
+
+        return render_results(load_results(path))
+    if kind not in KINDS:
+        raise ValueError(f"unknown block kind {kind!r} (expected one of {' | '.join(KINDS)})")
+    data = json.loads(path.read_text())
+    if kind == "timings":
+        return timings_table(data)
+    if kind == "goals":
+        timings = path.parent / "timings.json"
+        return goals_table(data, json.loads(timings.read_text()) if timings.is_file() else None)
+    if kind == "controls":
+        return controls_table(data)
+    if kind == "transfer":
+        return transfer_table(data)
+    return benchmark_renderer(kind)(data)
+
+
+def blocks(text: str) -> list[tuple[str, str, str]]:
+    """(kind, path, body) of every generated block in ``text``."""
+    return [(m.group(2), m.group(3), m.group(4)) for m in BLOCK.finditer(text)]
+
+
+def regenerate(text: str, root: Path) -> str:
+    """``text`` with the body of every block rebuilt from its file (paths relative to ``root``)."""
+    def sub(m):
+        kind, rel = m.group(2), m.group(3)
+        path = Path(root) / rel
+        if not path.is_file():
+            raise FileNotFoundError(f"block '{kind} {rel}': {path} is not in the repository")
+        return m.group(1) + render(kind, path) + m.group(5)
+
+    return BLOCK.sub(sub, text)
+
+
+__all__ = ["regenerate", "blocks", "render", "benchmark_renderer", "BENCHMARKS", "RUN_KINDS", "KINDS",
+           "transfer_table", "timings_table", "goals_table", "controls_table", "split_timings"]
