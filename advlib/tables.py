@@ -92,8 +92,9 @@ def results_table(results: dict) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for dataset, source, rows in _ordered(results):
         paper = rows[0].get("paper") or {}
-        cells = [row_label(dataset), source, cell(rows, "clean"), cell(rows, eps),
-                 pct(_mean(rows, lambda r: (r.get("pgd_acc") or {}).get(eps)))]
+        # rows written before the headline attack stored PGD alone as robust_acc
+        pgd = _mean(rows, lambda r: (r.get("pgd_acc") or ({} if r.get("masks") else r.get("robust_acc")) or {}).get(eps))
+        cells = [row_label(dataset), source, cell(rows, "clean"), cell(rows, eps), pct(pgd)]
         if ceps != eps:
             cells.append(cell(rows, ceps))
         full = _mean(rows, lambda r: r.get("full_clean_acc"))
@@ -123,8 +124,8 @@ def autoattack_table(results: dict) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     rank = {name: i for i, name in enumerate(ORDER)}
     for r in sorted(rows, key=lambda r: rank.get(r["dataset"], len(ORDER))):
-        cells = [f"{pct(r['autoattack_acc'].get(e))} ({pct((r.get('autoattack_headline_acc') or {}).get(e))})"
-                 for e in radii]
+        same = r.get("autoattack_headline_acc") or r.get("autoattack_pgd_acc") or {}  # older rows: PGD beside it
+        cells = [f"{pct(r['autoattack_acc'].get(e))} ({pct(same.get(e))})" for e in radii]
         lines.append(f"| {row_label(r['dataset'])} | {r.get('autoattack_n')} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -170,6 +171,8 @@ def describe_run(results: dict) -> str:
     seeds = sorted({r.get("seed") for r in rows if r.get("seed") is not None})
     eval_n = sorted({r.get("clean_n") for r in rows if r.get("clean_n")})
     attack = next((r.get("attack_desc") for r in rows if r.get("attack_desc")), None)
+    if not any(r.get("masks") for r in rows):
+        return _describe_legacy(results, seeds)
     return (f"Profile `{results.get('profile')}`, seed{'s' if len(seeds) > 1 else ''} "
             f"{', '.join(str(s) for s in seeds) or results.get('seed')}; CIFAR-10 source: "
             f"{data_source_name(cfg.get('cifar_source'))}; device {m.get('device', '?')} ({m.get('threads', '?')} "
@@ -177,6 +180,21 @@ def describe_run(results: dict) -> str:
             f"accuracy on the same seeded, class-balanced {'/'.join(map(str, eval_n)) or '?'} test images; robust: "
             f"{attack or 'PGD'} (L2, float32), each larger radius attacking the images that survived the smaller "
             "ones. Several seeds: mean and 95% bootstrap interval over seeds and images; one seed: Wilson interval.")
+
+
+def _describe_legacy(results: dict, seeds) -> str:
+    """A run written before clean and robust accuracy came from the same images (and before the
+    headline attack): clean on every test image, PGD alone on a seeded subset."""
+    cfg, m, rows = results.get("config") or {}, results.get("machine") or {}, results.get("rows", [])
+    clean_n = sorted({r.get("clean_n") for r in rows if r.get("clean_n")})
+    eval_n = sorted({r.get("eval_n") for r in rows if r.get("eval_n")})
+    return (f"Profile `{results.get('profile')}`, seed{'s' if len(seeds) > 1 else ''} "
+            f"{', '.join(str(s) for s in seeds) or results.get('seed')}; CIFAR-10 source: "
+            f"{data_source_name(cfg.get('cifar_source'))}; device {m.get('device', '?')} ({m.get('threads', '?')} "
+            f"thread(s)), torch {m.get('torch', '?')}, commit {_short_commit(m.get('commit'))}. Written before clean and "
+            f"robust accuracy came from the same images: clean on {'/'.join(map(str, clean_n)) or '?'} test images, "
+            f"robust by PGD-{cfg.get('eval_steps')} alone (cross-entropy) on a seeded class-balanced "
+            f"{'/'.join(map(str, eval_n)) or '?'}; several seeds: mean ± std; AutoAttack beside PGD on the same images.")
 
 
 def render(results: dict) -> str:
