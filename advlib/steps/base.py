@@ -184,6 +184,20 @@ def save(run: Run, fig, name: str):
     return fig
 
 
+def source_of(*objects, note: str = ""):
+    """The library's own source of ``objects`` (functions or classes), shown as code in markdown with
+    the file and line they live at: a notebook shows the algorithm it runs, never a copy of it."""
+    import inspect
+
+    parts = [note] if note else []
+    for obj in objects:
+        lines, start = inspect.getsourcelines(obj)
+        path = Path(inspect.getsourcefile(obj)).resolve()
+        where = path.relative_to(REPO) if path.is_relative_to(REPO) else path.name
+        parts.append(f"`{where}`, line {start}:\n\n```python\n{''.join(lines).rstrip()}\n```")
+    return show("\n\n".join(parts))
+
+
 def smoke_note(profile: str | None) -> str:
     if profile != "smoke":
         return ""
@@ -220,5 +234,5 @@ def parse_which(which: str, default: list[str]) -> list[str]:
 
 
 __all__ = ["Run", "setup", "default_run_dir", "recipe", "train_or_load", "source_model", "targeted_source", "pct",
-           "duration", "markdown_table", "show", "table", "save", "smoke_note", "history_rows", "history_table",
+           "duration", "markdown_table", "show", "table", "save", "source_of", "smoke_note", "history_rows", "history_table",
            "parse_which"]
