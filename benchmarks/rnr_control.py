@@ -69,6 +69,43 @@ def _acc(m: torch.Tensor) -> float:
     return round(float(m.float().mean()), 4)
 
 
+def _mean(vals):
+    vals = [v for v in vals if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _p(v) -> str:
+    return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def _pts(v) -> str:
+    return "–" if v is None else f"{100 * v:+.1f}"
+
+
+def render(data: dict) -> str:
+    """One row per lever: its overrides, seeds, D_R's and its matched control's clean and headline-robust
+    accuracy (per image PGD then APGD-T) on the validation split at 0.25 and 0.5, and the difference;
+    with ``--nr`` runs, D_NR's robust accuracy too. Means over the seeds measured."""
+    radii = ("0.25", "0.5")
+    lines = ["| lever | seeds | D_R clean | D_R @ 0.25 | @ 0.5 | control clean | control @ 0.25 | @ 0.5 | "
+             "D_R − control @ 0.25 | @ 0.5 | D_NR @ 0.25 | @ 0.5 |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, e in data.get("levers", {}).items():
+        seeds = list(e.get("seeds", {}).values())
+        if not seeds:
+            continue
+        get = lambda who, what, k=None: _mean([(s.get(who) or {}).get(what) if k is None else  # noqa: E731
+                                               ((s.get(who) or {}).get(what) or {}).get(k) for s in seeds])
+        over = ", ".join(f"{k}={v}" for k, v in (e.get("overrides") or {}).items()) or "the profile"
+        lines.append(" | ".join([
+            f"| {name} ({over})", str(len(seeds)), _p(get("d_robust", "clean")),
+            *[_p(get("d_robust", "worst", k)) for k in radii], _p(get("control", "clean")),
+            *[_p(get("control", "worst", k)) for k in radii],
+            *[_pts(get("d_robust", "worst", k) - get("control", "worst", k)) if get("control", "worst", k) is not None
+              and get("d_robust", "worst", k) is not None else "–" for k in radii],
+            *[_p(get("d_non_robust", "worst", k)) for k in radii]]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_args(ap, run_dir=False, out="benchmarks/results/rnr_control-val.json")

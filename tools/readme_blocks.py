@@ -38,8 +38,9 @@ BENCHMARKS = {
     "eval": "bench_eval",
     "pgd": "bench_pgd",
     "construct": "bench_construct",
+    "rnr": "rnr_control",
 }
-RUN_KINDS = ("table", "timings", "goals", "controls", "transfer")  # a run's committed files, rendered here
+RUN_KINDS = ("table", "claims", "timings", "goals", "goals_v1", "controls", "transfer")  # a run's committed files, rendered here
 KINDS = RUN_KINDS + tuple(BENCHMARKS)
 
 
@@ -87,8 +88,8 @@ def _mean_over_seeds(rows: list[dict], dataset: str, value) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def goals_table(results: dict, timings: dict | None, eps: str = "0.25") -> str:
-    """The laptop-scale goals, each with this run's value (mean over seeds) and whether it is met."""
+def goals_v1_table(results: dict, timings: dict | None, eps: str = "0.25") -> str:
+    """The laptop-scale goals of the runs of 2026-11-30 (before matched controls), as they were judged."""
     rows = results.get("rows", [])
 
     def rob(name):
@@ -122,6 +123,63 @@ def goals_table(results: dict, timings: dict | None, eps: str = "0.25") -> str:
         c = clean(name)
         if c is not None:
             add(f"{label} clean accuracy on the true test set", pct(c), "≥ 30%", c >= 0.30)
+    return "\n".join(lines) + "\n"
+
+
+def goals_table(results: dict, timings: dict | None) -> str:
+    """The goals for a cpu run, judged from its claims (``advlib.verdicts.claims``: differences with
+    95% intervals over seeds and images, and their verdicts) and its timings."""
+    from advlib.verdicts import claims
+
+    cfg = results.get("config") or {}
+    eps, ceps = str(float(cfg.get("eval_eps", 0.25))), str(float(cfg.get("claim_eps", cfg.get("eval_eps", 0.25))))
+    by = {c["id"]: c for c in claims(results)}
+    lines = ["| measure | this run (95% interval) | goal | met |", "|---|---|---|---|"]
+
+    def add(what, shown, goal, ok):
+        lines.append(f"| {what} | {shown} | {goal} | {'yes' if ok else '**no**'} |")
+
+    def diff(c):
+        n = c["numbers"]
+        return f"{n['difference']:+.1f} pts [{n['ci95'][0]:+.1f}, {n['ci95'][1]:+.1f}], {c['verdict']}"
+
+    for e in dict.fromkeys((ceps, eps)):
+        c = by.get(f"d_robust_vs_control@{e}")
+        if not c:
+            continue
+        if e == ceps:
+            ok = c["verdict"] == "supported" and c["numbers"]["difference"] >= 10
+            add(f"D_R robust − its matched control's @ {e} (the declared radius)", diff(c), "≥ +10 pts, supported", ok)
+        else:
+            lines.append(f"| D_R robust − its matched control's @ {e} (the paper's radius) | {diff(c)} | reported with "
+                         f"its verdict (stretch: supported) | yes (stretch: {'yes' if c['verdict'] == 'supported' else 'no'}) |")
+    for e in dict.fromkeys((ceps, eps)):
+        c = by.get(f"d_non_robust_vs_control@{e}")
+        if c:
+            n = c["numbers"]
+            half = n["D_NR"] <= n["control"] / 2
+            add(f"D_NR robust vs its matched control's @ {e}", f"{n['D_NR']:.1f}% vs {n['control']:.1f}%, "
+                f"{c['verdict']}", "≤ half the control's, supported", half and c["verdict"] == "supported")
+    c = by.get(f"d_robust_vs_d_non_robust@{eps}")
+    if c:
+        add(f"D_R robust − D_NR robust @ {eps}", diff(c), "≥ +15 pts (stretch +25)", c["numbers"]["difference"] >= 15)
+    c = by.get("standard_non_robust")
+    if c:
+        n = c["numbers"]
+        add(f"standard model robust @ {eps} (headline attack)", f"{n['estimate']:.1f}% [{n['ci95'][0]:.1f}, "
+            f"{n['ci95'][1]:.1f}]", "≤ 10%", n["estimate"] <= 10)
+    for cid, label in (("d_rand_generalizes", "D_rand"), ("d_det_generalizes", "D_det")):
+        c = by.get(cid)
+        if c:
+            n = c["numbers"] if "estimate" in c["numbers"] else c["numbers"]["d_det_above_chance"]
+            add(f"{label} clean accuracy on the true test labels", f"{n['estimate']:.1f}% [{n['ci95'][0]:.1f}, "
+                f"{n['ci95'][1]:.1f}], {c['verdict']}", "≥ 30%, supported",
+                n["estimate"] >= 30 and c["verdict"] == "supported")
+    if timings:
+        main, beyond = split_timings(timings)
+        add("wall time, notebooks 01–06", minutes(main), "≤ 60 min", main <= 3600)
+        if beyond:
+            add("wall time, notebooks 07–09 (more)", minutes(beyond), "≤ 30 min", beyond <= 1800)
     return "\n".join(lines) + "\n"
 
 
@@ -169,9 +227,14 @@ def render(kind: str, path: Path) -> str:
     data = json.loads(path.read_text())
     if kind == "timings":
         return timings_table(data)
-    if kind == "goals":
+    if kind in ("goals", "goals_v1"):
         timings = path.parent / "timings.json"
-        return goals_table(data, json.loads(timings.read_text()) if timings.is_file() else None)
+        table = goals_table if kind == "goals" else goals_v1_table
+        return table(data, json.loads(timings.read_text()) if timings.is_file() else None)
+    if kind == "claims":
+        from advlib.tables import claims_table
+
+        return claims_table(data)
     if kind == "controls":
         return controls_table(data)
     if kind == "transfer":
