@@ -93,8 +93,10 @@ def render(data: dict) -> str:
         seeds = list(e.get("seeds", {}).values())
         if not seeds:
             continue
-        get = lambda who, what, k=None: _mean([(s.get(who) or {}).get(what) if k is None else  # noqa: E731
-                                               ((s.get(who) or {}).get(what) or {}).get(k) for s in seeds])
+        def get(who, what, k=None, seeds=seeds):
+            return _mean([(s.get(who) or {}).get(what) if k is None else ((s.get(who) or {}).get(what) or {}).get(k)
+                          for s in seeds])
+
         over = ", ".join(f"{k}={v}" for k, v in (e.get("overrides") or {}).items()) or "the profile"
         lines.append(" | ".join([
             f"| {name} ({over})", str(len(seeds)), _p(get("d_robust", "clean")),
