@@ -39,6 +39,7 @@ BENCHMARKS = {
     "pgd": "bench_pgd",
     "construct": "bench_construct",
     "rnr": "rnr_control",
+    "budget": "attack_budget",
 }
 RUN_KINDS = ("table", "claims", "timings", "goals", "goals_v1", "controls", "transfer")  # a run's committed files, rendered here
 KINDS = RUN_KINDS + tuple(BENCHMARKS)

@@ -184,14 +184,30 @@ def save(run: Run, fig, name: str):
     return fig
 
 
-def source_of(*objects, note: str = ""):
+def _without_docstring(lines: list[str]) -> list[str]:
+    """A function's source lines without its docstring (the signature and the body stay)."""
+    import ast
+
+    tree = ast.parse("".join(lines).lstrip() if lines[0][:1].isspace() else "".join(lines))
+    fn = tree.body[0]
+    body = getattr(fn, "body", [])
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        return lines[:body[0].lineno - 1] + lines[body[0].end_lineno:]
+    return lines
+
+
+def source_of(*objects, note: str = "", docstrings: bool = False):
     """The library's own source of ``objects`` (functions or classes), shown as code in markdown with
-    the file and line they live at: a notebook shows the algorithm it runs, never a copy of it."""
+    the file and line they live at: a notebook shows the algorithm it runs, never a copy of it.
+    ``docstrings=False`` leaves the docstrings out (the code is what the cell is for)."""
     import inspect
 
     parts = [note] if note else []
     for obj in objects:
         lines, start = inspect.getsourcelines(obj)
+        if not docstrings:
+            lines = _without_docstring(lines)
         path = Path(inspect.getsourcefile(obj)).resolve()
         where = path.relative_to(REPO) if path.is_relative_to(REPO) else path.name
         parts.append(f"`{where}`, line {start}:\n\n```python\n{''.join(lines).rstrip()}\n```")

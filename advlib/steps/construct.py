@@ -124,5 +124,16 @@ def conclusions(run: Run, sources: dict, metas: dict):
     return show(smoke_note(run.cfg.name) + _sources_text(run, source_rows(run, sources)) + "\n\n" + _sets_text(metas))
 
 
-__all__ = ["setup", "source_models", "source_rows", "source_table", "build_sets", "construction_rows", "construction_table",
+def under_the_hood():
+    """The few lines the construction runs: an L2 step along the normalized gradient, the projection,
+    and the matching loop of D_R / D_NR (the library's source, shown as it is)."""
+    from .. import attacks
+    from .base import source_of
+
+    return source_of(attacks.l2_step, attacks.l2_project, attacks.invert_representation,
+                     note="Representation matching (D_R, D_NR) descends the feature distance with these steps; "
+                          "D_rand / D_det run the targeted `pgd` of notebook 05 toward their target class.")
+
+
+__all__ = ["setup", "under_the_hood", "source_models", "source_rows", "source_table", "build_sets", "construction_rows", "construction_table",
            "construction_figure", "conclusions"]

@@ -148,5 +148,17 @@ def conclusions(results: dict):
     return show(smoke_note(results.get("profile")) + claims_text(results))
 
 
-__all__ = ["setup", "evaluate_all", "evaluate_one", "eval_settings", "models_to_evaluate", "tables", "eps_figure", "claims_text", "conclusions",
+def under_the_hood():
+    """The few lines the evaluation runs: the L2 threat model's random start, step and projection,
+    PGD, and APGD-T on what PGD left (the library's source, shown as it is)."""
+    from .. import attacks, strong
+    from .base import source_of
+
+    return source_of(attacks.l2_random_start, attacks.l2_step, attacks.l2_project, attacks.pgd,
+                     strong.apgd_t_correct,
+                     note="The headline robust accuracy: per image, `pgd` (cross-entropy) and then APGD-T "
+                          "(torchattacks' implementation, targeted DLR loss) on the images PGD did not break.")
+
+
+__all__ = ["setup", "under_the_hood", "evaluate_all", "evaluate_one", "eval_settings", "models_to_evaluate", "tables", "eps_figure", "claims_text", "conclusions",
            "AUTOATTACK_ROWS"]
