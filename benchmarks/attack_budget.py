@@ -66,12 +66,12 @@ def main(argv=None) -> int:
         clean = ev.accuracy(model, x, y)
         for eps in radii:
             row = {"model": portable(folder), "eps": eps, "clean": clean,
-                   "pgd": _timed(lambda e=eps: ev.robust_accuracy(model, x, y, eps=e, steps=20)), "worst": {}}
+                   "pgd": _timed(lambda e=eps, m=model: ev.robust_accuracy(m, x, y, eps=e, steps=20)), "worst": {}}
             for b, (targets, steps) in parsed.items():
-                row["worst"][b] = _timed(lambda e=eps, t=targets, s=steps: ev.robust_accuracy(
-                    model, x, y, eps=e, steps=20, attack="worst", targets=t, apgd_steps=s))
+                row["worst"][b] = _timed(lambda e=eps, t=targets, s=steps, m=model: ev.robust_accuracy(
+                    m, x, y, eps=e, steps=20, attack="worst", targets=t, apgd_steps=s))
             if args.autoattack:
-                row["autoattack"] = _timed(lambda e=eps: ev.robust_accuracy(model, x, y, eps=e, attack="autoattack"))
+                row["autoattack"] = _timed(lambda e=eps, m=model: ev.robust_accuracy(m, x, y, eps=e, attack="autoattack"))
             rows.append(row)
             print(row, flush=True)
             atomic_write_json(args.out, bench.record(script="benchmarks/attack_budget.py", n=len(y), budgets=budgets,
