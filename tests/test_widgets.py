@@ -1,7 +1,10 @@
-"""The notebooks' widgets without a browser (advlib.widgets): the dataset explorer's per-image facts
-and filters, and the snapshots of ``invert_representation``. Tiny models and tensors on the CPU."""
+"""The notebooks' widgets without a browser (advlib.widgets): the attack explorer, the construction
+player, the dataset explorer's per-image facts and filters, and the snapshots of
+``invert_representation`` that the player steps through. Tiny models and tensors on the CPU."""
 
 from __future__ import annotations
+
+import re
 
 import matplotlib
 
@@ -11,10 +14,12 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from advlib import widgets  # noqa: E402
+from advlib import attacks, widgets  # noqa: E402
 from advlib.attacks import invert_representation, representation_distance  # noqa: E402
 from advlib.models import build_model  # noqa: E402
 from advlib.viz import FeatureSet  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _tiny(seed: int) -> nn.Module:
@@ -26,6 +31,11 @@ def _tiny(seed: int) -> nn.Module:
 def data():
     g = torch.Generator().manual_seed(0)
     return torch.rand(12, 3, 32, 32, generator=g), torch.arange(12) % 10
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {"standard": _tiny(0), "robust": _tiny(1)}
 
 
 class _ByMean(nn.Module):
@@ -74,6 +84,133 @@ def test_snapshots_capped_at_steps_and_every_step(data):
     assert snaps["steps"] == [0, 1, 2, 3] and snaps["images"].shape[0] == 4
     _, _, snaps = invert_representation(_tiny(0), x[:1], x[1:2], steps=7, step_size=0.2, snapshots=3)
     assert snaps["steps"] == [0, 2, 4, 7]
+
+
+# --- AttackExplorer --------------------------------------------------------------------------------
+def _norm_shown(html: str) -> float:
+    return float(re.search(r"‖δ‖₂ = <b>([0-9.]+)</b>", html).group(1))
+
+
+def test_attack_explorer_runs_pgd_per_model_and_answers_its_sliders(data, models):
+    x, y = data
+    ax = widgets.AttackExplorer(models, x, y, eps_max=1.0, steps_max=20, eps=0.25, steps=5)
+    assert "advlib-attack-explorer" in ax.widget._dom_classes
+    for c, css in ((ax.klass, "advlib-class"), (ax.index, "advlib-index"), (ax.eps, "advlib-eps"),
+                   (ax.steps, "advlib-steps"), (ax.target, "advlib-target")):
+        assert css in c._dom_classes
+    assert set(ax.adv) == set(models) and ax.attacks_run == 2
+    before = {n: ax.adv[n].value for n in models}
+    for n in models:
+        assert before[n][:8] == PNG
+        assert "→" in ax.info[n].value and "prediction" in ax.info[n].value  # before → after
+        assert _norm_shown(ax.info[n].value) <= 0.25 + 1e-4
+    ax.eps.value = 1.0
+    assert ax.attacks_run == 4
+    for n in models:
+        assert ax.adv[n].value != before[n]
+        assert _norm_shown(ax.info[n].value) <= 1.0 + 1e-4
+        r = ax.result()[n]
+        assert float((r["x_adv"] - x[ax.row()]).norm()) <= 1.0 + 1e-5
+    assert "magnified ×" in ax.summary.value and "5 step(s) of 0.5000" in ax.summary.value
+    # the attack is deterministic (no random start) and cached: back to 0.25 runs nothing new
+    ax.eps.value = 0.25
+    assert ax.attacks_run == 4 and all(ax.adv[n].value == before[n] for n in models)
+    ax.steps.value = 10
+    assert ax.attacks_run == 6 and "10 step(s) of 0.0625" in ax.summary.value
+
+
+def test_attack_explorer_untargeted_is_pgd_with_the_stated_settings(data, models):
+    x, y = data
+    ax = widgets.AttackExplorer(models, x, y, eps=0.5, steps=4)
+    ax.index.value = 3
+    want = attacks.pgd(models["robust"], x[3:4], y[3:4], eps=0.5, step_size=2.5 * 0.5 / 4, steps=4,
+                       random_start=False)
+    assert torch.equal(ax.result()["robust"]["x_adv"], want[0])
+    assert "#3" in ax.caption.value
+
+
+def test_attack_explorer_class_dropdown_and_targeted_mode(data, models):
+    x, y = data
+    ax = widgets.AttackExplorer(models, x, y, eps=0.5, steps=3)
+    ax.klass.value = 1  # rows 1 and 11
+    assert ax.index.max == 1 and ax.row() == 1
+    ax.index.value = 1
+    assert ax.row() == 11
+    ax.target.value = 7
+    assert "targeted at horse" in ax.summary.value
+    for n, r in ax.result().items():
+        assert "target horse" in ax.info[n].value
+        want = attacks.pgd(models[n], x[11:12], torch.tensor([7]), eps=0.5, step_size=2.5 * 0.5 / 3, steps=3,
+                           targeted=True, random_start=False)
+        assert torch.equal(r["x_adv"], want[0])
+
+
+def test_attack_explorer_eps_zero_leaves_the_image(data, models):
+    x, y = data
+    ax = widgets.AttackExplorer(models, x, y, eps=0.0, steps=2)
+    for n in models:
+        assert _norm_shown(ax.info[n].value) == 0.0
+        assert ax.adv[n].value == ax.image.value
+
+
+# --- ConstructionPlayer --------------------------------------------------------------------------
+def test_player_steps_through_cached_snapshots(data, models, monkeypatch):
+    x, y = data
+    calls = []
+    real = attacks.invert_representation
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("snapshots"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(attacks, "invert_representation", counting)
+    pl = widgets.ConstructionPlayer({"D_R": models["robust"], "D_NR": models["standard"]}, x, y, steps=6,
+                                    step_size=0.3)
+    assert "advlib-construction-player" in pl.widget._dom_classes
+    assert calls == [6, 6] and pl.runs == 2 and pl.step.max == 6 and pl.step.value == 0
+    tr = pl.trajectory(0)
+    start = tr["start"]
+    assert int(y[start]) != int(y[0]) and f"start: #{start}" in pl.captions[1].value
+    for n in ("D_R", "D_NR"):  # step 0 is the start image itself
+        assert pl.current[n].value == widgets.to_png(x[start], pl.scale)
+        assert pl.curve[n].value[:8] == PNG
+    seen = {n: [pl.current[n].value] for n in ("D_R", "D_NR")}
+    curves = [pl.curve["D_R"].value]
+    for s in range(1, 7):
+        pl.step.value = s
+        for n in ("D_R", "D_NR"):
+            seen[n].append(pl.current[n].value)
+            d = tr["models"][n]["distance"][s]
+            assert f"‖g(x_t) − g(x)‖₂ = <b>{float(d):.4f}</b>" in pl.info[n].value
+            assert f"step <b>{s}</b> of 6" in pl.info[n].value
+        curves.append(pl.curve["D_R"].value)
+    assert calls == [6, 6], "the step slider recomputed the descent"
+    assert len(set(seen["D_R"])) > 1 and len(set(curves)) == 7  # images move, the marker moves
+    assert torch.equal(tr["models"]["D_R"]["images"][-1],
+                       real(models["robust"], x[:1], x[start:start + 1], steps=6, step_size=0.3)[0][0])
+    pl.index.value = 4  # a new image: one descent per model, once
+    assert calls == [6, 6, 6, 6] and pl.runs == 4
+    before = pl.target_image.value
+    pl.index.value = 0  # back: from the cache
+    assert calls == [6, 6, 6, 6] and pl.target_image.value != before
+
+
+def test_player_start_choice_is_seeded_and_another_class(data):
+    _, y = data
+    from advlib.widgets.player import start_index
+
+    for row in range(len(y)):
+        j = start_index(y, row, seed=3)
+        assert j == start_index(y, row, seed=3) and int(y[j]) != int(y[row])
+    assert len({start_index(y, 0, seed=s) for s in range(20)}) > 1
+
+
+def test_player_fewer_snapshots(data, models):
+    x, y = data
+    pl = widgets.ConstructionPlayer({"D_R": models["robust"]}, x, y, steps=8, step_size=0.3, snapshots=2)
+    assert pl.step.max == 2 and pl.trajectory(0)["models"]["D_R"]["steps"] == [0, 4, 8]
+    pl.step.value = 2
+    assert "step <b>8</b> of 8" in pl.info["D_R"].value
 
 
 # --- Explorer: per-image facts and filters ---------------------------------------------------------
@@ -171,5 +308,6 @@ def test_explorer_without_facts_offers_only_all(linked):
 
 
 def test_the_package_keeps_the_old_names():
-    for name in ("Explorer", "explorer", "load_models", "to_png", "predict", "from_run_dir", "ALL"):
+    for name in ("Explorer", "explorer", "load_models", "to_png", "predict", "from_run_dir", "ALL",
+                 "AttackExplorer", "ConstructionPlayer"):
         assert hasattr(widgets, name), name

@@ -29,19 +29,18 @@ def to_png(img: torch.Tensor, scale: int = 6) -> bytes:
     return buf.getvalue()
 
 
-@torch.no_grad()
 def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
     """(predicted class, softmax confidence) per image, on the CPU; batches of ``batch_size`` on the
-    model's device; the model's train/eval mode is restored."""
-    was_training = model.training
-    model.eval()
+    model's device, in eval mode (restored after) on the attacks' folded view of the model in
+    channels-last layout (``advlib.attacks.folded``: ~4x faster on the CPU than the plain model)."""
+    from ..attacks import eval_mode, folded
+
     device = model_device(model)
-    try:
-        probs = torch.cat([model(x[i:i + batch_size].to(device)).float().softmax(dim=1).cpu()
-                           for i in range(0, len(x), batch_size)]) if len(x) else torch.zeros(0, 1)
-    finally:
-        model.train(was_training)
-    conf, pred = probs.max(dim=1)
+    with eval_mode(model), torch.no_grad():  # not inference_mode: the folded weights outlive this call
+        run = folded(model)
+        probs = [run(x[i:i + batch_size].to(device).contiguous(memory_format=torch.channels_last))
+                 .float().softmax(dim=1).cpu() for i in range(0, len(x), batch_size)]
+    conf, pred = (torch.cat(probs) if probs else torch.zeros(0, 1)).max(dim=1)
     return pred, conf
 
 
@@ -63,25 +62,39 @@ def magnification(deltas, magnify: float | None = None) -> float:
     return 0.5 / peak if peak > 0 else 1.0
 
 
-def curve_png(steps, values, current: int, *, ylabel: str = "feature distance", width: float = 2.6,
-              height: float = 1.7, dpi: int = 80) -> bytes:
-    """A small line plot of ``values`` over ``steps`` with a marker at index ``current``, as PNG bytes
-    (matplotlib's Agg canvas: no pyplot, nothing shown on its own)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+class Curve:
+    """A small line plot of ``values`` over ``steps``, drawn once with matplotlib's Agg canvas (no
+    pyplot); :meth:`png` adds a marker at one point with PIL (a millisecond, not a redraw)."""
 
-    fig = Figure(figsize=(width, height), dpi=dpi)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.22, 0.26, 0.74, 0.66))
-    ax.plot(steps, values, color="C0", lw=1.2)
-    ax.plot([steps[current]], [values[current]], "o", color="C3", ms=5)
-    ax.set_xlabel("step", fontsize=7, labelpad=1)
-    ax.set_ylabel(ylabel, fontsize=7, labelpad=1)
-    ax.tick_params(labelsize=6, length=2, pad=1)
-    ax.set_ylim(bottom=0)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
-    return buf.getvalue()
+    def __init__(self, steps, values, *, ylabel: str = "feature distance", width: float = 2.6,
+                 height: float = 1.7, dpi: int = 80):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(width, height), dpi=dpi, facecolor="white")
+        canvas = FigureCanvasAgg(fig)
+        ax = fig.add_axes((0.24, 0.26, 0.72, 0.66))
+        ax.plot(steps, values, color="C0", lw=1.2)
+        ax.set_xlabel("step", fontsize=7, labelpad=1)
+        ax.set_ylabel(ylabel, fontsize=7, labelpad=1)
+        ax.tick_params(labelsize=6, length=2, pad=1)
+        ax.set_ylim(bottom=0, top=max(max(values, default=0.0), 1e-12) * 1.05)
+        canvas.draw()
+        rgba = np.asarray(canvas.buffer_rgba())
+        self.background = Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
+        xy = ax.transData.transform(np.column_stack([np.asarray(steps, float), np.asarray(values, float)]))
+        self.points = [(float(px), rgba.shape[0] - float(py)) for px, py in xy]  # PIL's y runs down
+
+    def png(self, current: int) -> bytes:
+        """PNG bytes of the plot with a red marker at point ``current``."""
+        from PIL import ImageDraw
+
+        im = self.background.copy()
+        x, y = self.points[current]
+        ImageDraw.Draw(im).ellipse((x - 3.5, y - 3.5, x + 3.5, y + 3.5), fill=(214, 39, 40))
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+        return buf.getvalue()
 
 
 def tag(widget, css: str):

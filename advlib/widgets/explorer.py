@@ -165,7 +165,10 @@ class Explorer(Displayable):
         c = self.klass.value
         keep = torch.ones(len(y), dtype=torch.bool) if c in (None, ALL) else y == c
         if self.filter.value not in (None, "all"):
-            keep &= self.facts[self.dataset.value].mask(self.filter.value)
+            facts = self.facts[self.dataset.value]
+            if note := facts.pending(self.filter.value):  # seconds on a large set: say so while it runs
+                self.info.value = f"<i>{html.escape(note)}</i>"
+            keep &= facts.mask(self.filter.value)
         self._rows = torch.nonzero(keep).flatten()
         n = len(self._rows)
         self._quiet = True

@@ -97,6 +97,13 @@ class SetFacts:
             self._computed["agree"] = pred == self.labels
         return self._computed[key]
 
+    def pending(self, key: str) -> str | None:
+        """What choosing filter ``key`` will compute first (a forward pass over the set), or None."""
+        base = {"miss": "hit", "disagree": "agree"}.get(key, key)
+        if base not in self._recorded or self._recorded[base] is not None or base in self._computed:
+            return None
+        return f"predicting the {self.n} images of {self.name} with the {self.role} model (once)…"
+
     def can(self, key: str) -> bool:
         """Whether filter ``key`` is available for this set (without computing anything)."""
         model_ok = lambda k: self._recorded[k] is not None or self.model is not None  # noqa: E731
@@ -118,9 +125,7 @@ class SetFacts:
         for key, text in FILTERS.items():
             if not self.can(key):
                 continue
-            base = {"miss": "hit", "disagree": "agree"}.get(key, key)
-            cheap = base not in self._recorded or self._recorded[base] is not None or base in self._computed
-            out.append((f"{text} ({int(self.mask(key).sum())})" if cheap else text, key))
+            out.append((text if self.pending(key) else f"{text} ({int(self.mask(key).sum())})", key))
         return out
 
     def mask(self, key: str) -> torch.Tensor:
