@@ -1,5 +1,5 @@
-"""A real browser in JupyterLab: notebook 03's explorer answers its slider, and a save writes both files
-of a notebook pair.
+"""A real browser in JupyterLab: notebook 03's explorer answers its slider, the widgets of
+advlib.widgets answer their controls, and a save writes both files of a notebook pair.
 
 JupyterLab (from this venv) serves a temporary folder on 127.0.0.1; Debian's chromium, driven by
 Playwright, opens a notebook there.
@@ -7,6 +7,9 @@ Playwright, opens a notebook there.
 * Explorer: a tiny run directory and notebooks/03_visualize.ipynb (parameters injected with papermill);
   Run All Cells from the Run menu, wait for the explorer, press ArrowRight on the slider and check that
   the image changed. A screenshot goes to the test's tmp dir and to runs/browser/explorer.png.
+* Widgets: a notebook written at test time builds the attack explorer, the construction player and an
+  explorer on tiny in-memory models; move the ε slider and pick a target, step the player, pick a
+  filter, and check each time that the picture (the ``<img>`` src) and the text changed.
 * Pair: a copy of notebooks/ (the pairs and jupytext.toml); type a marker into a markdown cell of one
   notebook, press Ctrl+S, and find the marker in the copy's .ipynb and in its .py twin: an edit made in
   JupyterLab is saved to the notebook's source (nothing regenerates the notebooks). The repository's
@@ -342,7 +345,8 @@ x, y = torch.rand(16, 3, 32, 32, generator=g), torch.arange(16) % 10
 # a targeted set of 16 rows: rows 0, 3, 6, ... target their own class, the others the next class
 targets = torch.where(torch.arange(16) % 3 == 0, y, (y + 1) % 10)
 d_rand = FeatureSet("d_rand", (x + 0.05 * torch.randn(16, 3, 32, 32, generator=g)).clamp(0, 1), targets,
-                    {"source_indices": list(range(16)), "targets": targets.tolist()})""",
+                    {"source_indices": list(range(16)), "targets": targets.tolist(),
+                     "source_model": {"which": "standard"}})""",
     'widgets.AttackExplorer({"standard": standard, "robust": robust}, x, y, eps=0.5, steps=5, steps_max=20)',
     'widgets.ConstructionPlayer({"D_R": robust, "D_NR": standard}, x, y, steps=8, step_size=0.3)',
     'widgets.Explorer({"d_rand": d_rand}, (x, y), models={"standard": standard})',

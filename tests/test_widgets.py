@@ -296,6 +296,17 @@ def test_explorer_uses_per_row_facts_recorded_in_meta(linked):
     assert [k for _, k in ex.filter.options] == ["all", "start_same", "start_other"]  # no model, no agreement
 
 
+def test_released_sets_get_no_source_model(linked):
+    """A set of unknown origin (no algorithm, no source model in its meta) is not checked against this
+    run's models: the released sets were built with the authors' models."""
+    _, rand, _ = linked
+    released = FeatureSet("d_rand", rand.images, rand.labels, {"targets": rand.meta["targets"]})
+    ex = widgets.Explorer({"d_rand": released}, models={"standard": _ByMean()})
+    assert ex.facts["d_rand"].model is None and [k for _, k in ex.filter.options] == ["all"]
+    ex = widgets.Explorer({"d_rand": released}, models={"standard": _ByMean()}, source_models={"d_rand": _ByMean()})
+    assert [k for _, k in ex.filter.options] == ["all", "hit", "miss"]
+
+
 def test_explorer_without_facts_offers_only_all(linked):
     _, rand, _ = linked
     ex = widgets.Explorer({"d_rand": (rand.images, rand.labels)})

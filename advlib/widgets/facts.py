@@ -43,9 +43,13 @@ def _rows(meta: dict, key: str, n: int, dtype=torch.long) -> torch.Tensor | None
 
 
 def source_role(name: str, meta: dict, models: dict) -> str | None:
-    """The role of the model that built the set: meta.json ``source_model.which``, else the default;
-    the targeted sets fall back to "standard" when no "targeted" model is loaded."""
+    """The role of the model that built the set: meta.json ``source_model.which``, else (a set that
+    advlib.construct built: meta.json names its ``algorithm``) the default, the targeted sets falling
+    back to "standard" when no "targeted" model is loaded. None for a set of unknown origin (the
+    released sets: the authors' models built them, not this run's)."""
     which = (meta.get("source_model") or {}).get("which") if isinstance(meta.get("source_model"), dict) else None
+    if not which and "algorithm" not in meta:
+        return None
     role = which or DEFAULT_ROLE.get(name)
     if role == "targeted" and role not in models and not which:
         role = "standard"
