@@ -413,7 +413,7 @@ def step_schedule(step_size: float, steps: int, schedule: str = "constant") -> l
 
 
 def invert_representation(model, x_target, x_start, *, steps, step_size, eps=1000.0,
-                          log_every: int = 1, features=None, schedule: str = "constant"):
+                          log_every: int = 1, features=None, schedule: str = "constant", snapshots: int = 0):
     """Representation matching: descend ||g(x_r) - g(x_target)||_2 starting from ``x_start``.
 
     g is ``model.features`` (the penultimate layer) unless ``features`` names another (see
@@ -423,11 +423,19 @@ def invert_representation(model, x_target, x_start, *, steps, step_size, eps=100
     paper's is constant). The model runs in eval mode with frozen weights, and both are restored. Returns
     (x_r, losses) where losses is a list of per-step mean matching losses (every ``log_every``
     steps, plus the final one) and the last entry is the per-example final loss tensor's mean.
+
+    ``snapshots=k > 0`` also records the trajectory at k+1 evenly spaced steps ``i * steps // k``
+    (k is capped at ``steps``; step 0 is ``x_start``, the last is x_r) and returns
+    ``(x_r, losses, {"steps": [...], "images": [k+1, N, C, H, W], "distance": [k+1, N]})``, CPU float
+    tensors; ``distance`` is the per-example ||g(x_t) - g(x_target)||_2 at those images.
     """
     if x_target.shape != x_start.shape:
         raise ValueError(f"x_target {tuple(x_target.shape)} and x_start {tuple(x_start.shape)} differ in shape")
     if steps <= 0:
         raise ValueError(f"steps must be > 0, got {steps}")
+    k = min(int(snapshots), steps)
+    snap_steps = [i * steps // k for i in range(k + 1)] if k > 0 else []
+    snap_x, snap_d = [], []
     # model.features runs on the folded copy; a named layer or a given function on the model itself
     g = feature_fn(folded(model) if features is None and callable(getattr(model, "features", None)) else model,
                    features)
@@ -451,13 +459,21 @@ def invert_representation(model, x_target, x_start, *, steps, step_size, eps=100
                 (grad,) = torch.autograd.grad(per_ex.sum(), x_r)
                 if t % log_every == 0:
                     logged.append(per_ex.detach().mean())  # a tensor: no host sync inside the loop
+                if t in snap_steps:
+                    snap_x.append(x_r.detach().float().cpu())
+                    snap_d.append(per_ex.detach().cpu())
                 with torch.no_grad():
                     x_r = tm.step(x_r.detach(), -grad, lengths[t])
                     x_r = x_r.clamp_(0, 1) if unconstrained else tm.project(x_r, x0, eps)
         with torch.no_grad():
             final = (g(x_r).float() - target).norm(dim=1)
     losses = torch.stack(logged + [final.mean()]).tolist() if logged else [final.mean().item()]
-    return x_r.detach().contiguous(memory_format=fmt), losses
+    x_r = x_r.detach().contiguous(memory_format=fmt)
+    if not snap_steps:
+        return x_r, losses
+    snap_x.append(x_r.float().cpu())
+    snap_d.append(final.cpu())
+    return x_r, losses, {"steps": snap_steps, "images": torch.stack(snap_x).contiguous(), "distance": torch.stack(snap_d)}
 
 
 def representation_distance(model, x_a, x_b, relative: bool = True, features=None) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""A real browser in JupyterLab: notebook 03's explorer answers its slider, and a save writes both files
-of a notebook pair.
+"""A real browser in JupyterLab: notebook 03's explorer answers its slider, the widgets of
+advlib.widgets answer their controls, and a save writes both files of a notebook pair.
 
 JupyterLab (from this venv) serves a temporary folder on 127.0.0.1; Debian's chromium, driven by
 Playwright, opens a notebook there.
@@ -7,6 +7,9 @@ Playwright, opens a notebook there.
 * Explorer: a tiny run directory and notebooks/03_visualize.ipynb (parameters injected with papermill);
   Run All Cells from the Run menu, wait for the explorer, press ArrowRight on the slider and check that
   the image changed. A screenshot goes to the test's tmp dir and to runs/browser/explorer.png.
+* Widgets: a notebook written at test time builds the attack explorer, the construction player and an
+  explorer on tiny in-memory models; move the ε slider and pick a target, step the player, pick a
+  filter, and check each time that the picture (the ``<img>`` src) and the text changed.
 * Pair: a copy of notebooks/ (the pairs and jupytext.toml); type a marker into a markdown cell of one
   notebook, press Ctrl+S, and find the marker in the copy's .ipynb and in its .py twin: an edit made in
   JupyterLab is saved to the notebook's source (nothing regenerates the notebooks). The repository's
@@ -55,11 +58,12 @@ def _free_port() -> int:
 
 def _write_run_dir(run_dir: Path, n: int = 50) -> None:
     """Four tiny sets in the release layout (the sample's images plus L2 noise), and one model."""
-    from advlib.config import DATASETS
+    from advlib.config import DATASETS, get_profile
     from advlib.data import load_cifar10, save_feature_dataset
     from advlib.paths import RunPaths
 
-    x, y = load_cifar10("sample", "train", n=0, seed=0)
+    # the smoke run's training images (the sample's, less its validation split), which notebook 03 loads
+    x, y = load_cifar10("sample", "train", n=0, seed=0, val=get_profile("smoke").n_val)
     paths = RunPaths.of(run_dir)
     g = torch.Generator().manual_seed(0)
     for name in DATASETS:
@@ -320,3 +324,164 @@ def test_a_save_in_jupyterlab_writes_the_notebook_and_its_py_twin(tmp_path):
     for f in (ipynb, py):
         assert [(c.cell_type, c.source) for c in jupytext.read(f).cells] == before, f"{f.name} after the save"
     assert {p.name: p.read_bytes() for p in repo_nbs.iterdir() if p.is_file()} == untouched, "repository notebooks/ changed"
+
+
+# --- the widgets of advlib.widgets, each driven in the browser --------------------------------------
+# One notebook written at test time builds them on tiny in-memory models (no run directory); one
+# JupyterLab and one page serve the three tests below.
+WIDGET_CELLS = [
+    """import torch
+torch.set_num_threads(1)
+from advlib import widgets
+from advlib.models import build_model
+from advlib.viz import FeatureSet
+
+torch.manual_seed(0)
+standard = build_model("tiny").eval()
+torch.manual_seed(1)
+robust = build_model("tiny").eval()
+g = torch.Generator().manual_seed(0)
+x, y = torch.rand(16, 3, 32, 32, generator=g), torch.arange(16) % 10
+# a targeted set of 16 rows: rows 0, 3, 6, ... target their own class, the others the next class
+targets = torch.where(torch.arange(16) % 3 == 0, y, (y + 1) % 10)
+d_rand = FeatureSet("d_rand", (x + 0.05 * torch.randn(16, 3, 32, 32, generator=g)).clamp(0, 1), targets,
+                    {"source_indices": list(range(16)), "targets": targets.tolist(),
+                     "source_model": {"which": "standard"}})""",
+    'widgets.AttackExplorer({"standard": standard, "robust": robust}, x, y, eps=0.5, steps=5, steps_max=20)',
+    'widgets.ConstructionPlayer({"D_R": robust, "D_NR": standard}, x, y, steps=8, step_size=0.3)',
+    'widgets.Explorer({"d_rand": d_rand}, (x, y), models={"standard": standard})',
+]
+WIDGET_BOXES = (".advlib-attack-explorer", ".advlib-construction-player", ".advlib-explorer")
+
+
+def _write_widget_notebook(path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in WIDGET_CELLS]
+    nbformat.write(nb, str(path))
+
+
+@contextmanager
+def _evidence(page, log_dir: Path):
+    """On failure: a screenshot of the page and the end of the server log, for whoever reads the CI log."""
+    try:
+        yield
+    except Exception:
+        FAILURE_SHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(FAILURE_SHOT))
+        print(f"failure screenshot: {FAILURE_SHOT}")
+        print((log_dir / "jupyterlab.log").read_text()[-4000:])
+        raise
+
+
+@pytest.fixture(scope="module")
+def widget_page(tmp_path_factory):
+    """(page, tmp dir) of the widget notebook opened in JupyterLab, all cells run, every widget shown."""
+    from playwright.sync_api import expect, sync_playwright
+
+    _need_chromium()
+    tmp = tmp_path_factory.mktemp("widgets")
+    _write_widget_notebook(tmp / "widgets.ipynb")
+    with _jupyterlab(tmp, tmp) as (url, token), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1200})
+            page.set_default_timeout(60_000)
+            with _evidence(page, tmp):
+                page.goto(f"{url}/lab/tree/widgets.ipynb?token={token}")
+                page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+                _wait_kernel_idle(url, token)
+                expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(
+                    1, timeout=60_000)
+                _run_all_cells(page)
+                error = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                                     has_text="Traceback")
+                for box in WIDGET_BOXES:
+                    page.locator(box).or_(error).first.wait_for(state="visible", timeout=180_000)
+                    if error.count():
+                        raise AssertionError(f"a notebook cell failed:\n{error.first.inner_text()[-3000:]}")
+            yield page, tmp
+        finally:
+            browser.close()
+
+
+def _loaded_src(page, img) -> str:
+    """The ``src`` of an ``<img>`` once it has loaded a picture."""
+    img.scroll_into_view_if_needed()
+    page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle())
+    src = img.get_attribute("src")
+    assert src, "image has no src"
+    return src
+
+
+def _wait_src_change(page, img, before: str) -> str:
+    page.wait_for_function("([el, before]) => el.getAttribute('src') !== before", arg=[img.element_handle(), before],
+                           timeout=60_000)
+    return _loaded_src(page, img)
+
+
+def _press_right(page, box, css: str, times: int = 1) -> None:
+    handle = box.locator(f"{css} .noUi-handle")
+    handle.focus()
+    for _ in range(times):
+        page.keyboard.press("ArrowRight")
+
+
+def test_attack_explorer_answers_eps_and_target_in_the_browser(widget_page):
+    from playwright.sync_api import expect
+
+    page, tmp = widget_page
+    box = page.locator(".advlib-attack-explorer")
+    with _evidence(page, tmp):
+        adv = box.locator("img.advlib-adv-image").first
+        before = _loaded_src(page, adv)
+        info = box.locator(".advlib-adv-info").first
+        expect(info).to_contain_text("→")
+        expect(box.locator(".advlib-attack-info")).to_contain_text("ε = 0.5000")
+        _press_right(page, box, ".advlib-eps", times=4)  # 0.5 -> 0.6 in steps of 0.025
+        after = _wait_src_change(page, adv, before)
+        assert after != before
+        expect(box.locator(".advlib-attack-info")).to_contain_text("ε = 0.6000", timeout=60_000)
+        norm = float(re.search(r"‖δ‖₂ = ([0-9.]+)", info.inner_text()).group(1))
+        assert norm <= 0.6 + 1e-4, info.inner_text()
+        box.locator(".advlib-target select").select_option(label="targeted: horse")
+        _wait_src_change(page, adv, after)
+        expect(box.locator(".advlib-attack-info")).to_contain_text("targeted at horse", timeout=60_000)
+        expect(info).to_contain_text("target horse")
+        box.screenshot(path=str(tmp / "attack.png"))
+
+
+def test_construction_player_steps_through_the_trajectory_in_the_browser(widget_page):
+    from playwright.sync_api import expect
+
+    page, tmp = widget_page
+    box = page.locator(".advlib-construction-player")
+    with _evidence(page, tmp):
+        current = box.locator("img.advlib-player-image").first
+        curve = box.locator("img.advlib-player-curve").first
+        before, curve_before = _loaded_src(page, current), _loaded_src(page, curve)
+        expect(box.locator(".advlib-player-info").first).to_contain_text("step 0 of 8")
+        _press_right(page, box, ".advlib-step", times=3)
+        _wait_src_change(page, current, before)
+        _wait_src_change(page, curve, curve_before)
+        expect(box.locator(".advlib-player-info").first).to_contain_text("step 3 of 8", timeout=60_000)
+        box.screenshot(path=str(tmp / "player.png"))
+
+
+def test_explorer_filter_narrows_the_images_in_the_browser(widget_page):
+    from playwright.sync_api import expect
+
+    page, tmp = widget_page
+    box = page.locator(".advlib-explorer")
+    with _evidence(page, tmp):
+        image = box.locator("img.advlib-image")
+        before = _loaded_src(page, image)
+        expect(box.locator(".advlib-info")).to_contain_text("16 image(s) in this selection")
+        expect(box.locator(".advlib-facts")).to_contain_text("target = true label: yes")  # row 0
+        box.locator(".advlib-filter select").select_option(label="target ≠ true label (10)")
+        _wait_src_change(page, image, before)  # row 1 now
+        expect(box.locator(".advlib-info")).to_contain_text("10 image(s) in this selection", timeout=60_000)
+        expect(box.locator(".advlib-facts")).to_contain_text("target = true label: no")
+        box.screenshot(path=str(tmp / "explorer_filter.png"))

@@ -1,62 +1,35 @@
-"""An ipywidgets explorer for the feature datasets.
+"""The dataset explorer: browse the feature datasets image by image.
 
-``Explorer(sets, originals, source_indices, models)`` shows one image at a time: pick the dataset
-and the class, slide through the images of that class. Beside the image: the original training
-image it was built from (via the set's ``source_indices``), the difference between the two
-(magnified), and, when models are given, each model's predicted class and confidence on both.
+``Explorer(sets, originals, source_indices, models)`` shows one image at a time: pick the dataset,
+the class and a filter on the per-image facts, slide through the images left. Beside the image: the
+original training image it was built from (via the set's ``source_indices``), the difference between
+the two (magnified), and, when models are given, each model's predicted class and confidence on both;
+below, the facts of the image (:mod:`advlib.widgets.facts`: target class, whether the attack hit it,
+the original's true class, the matching distance, the start image's class).
 
 Images are sent as upscaled PNGs through ``ipywidgets.Image`` (not matplotlib output), so they
 render in any Jupyter front end and the ``<img>`` changes when the slider moves. Stable CSS classes
 for tests and styling: ``advlib-explorer`` (the whole box), ``advlib-dataset``, ``advlib-class``,
-``advlib-slider``, ``advlib-image``, ``advlib-original``, ``advlib-perturbation``,
-``advlib-info``, ``advlib-predictions``.
+``advlib-filter``, ``advlib-slider``, ``advlib-image``, ``advlib-original``, ``advlib-perturbation``,
+``advlib-info``, ``advlib-facts``, ``advlib-predictions``.
 """
 
 from __future__ import annotations
 
 import html
-import io
 
 import ipywidgets as W
-import numpy as np
 import torch
-from PIL import Image
 
-from .config import CIFAR10_CLASSES, DATASETS
-from .utils import model_device
-from .viz.datasets import FeatureSet, _pair, load_sets
+from ..config import CIFAR10_CLASSES, DATASETS
+from ..viz.datasets import FeatureSet, _pair, load_sets
+from .common import PAD, Displayable, predict, to_png
+from .facts import FILTERS, SetFacts, source_role
 
 ALL = -1  # class dropdown value meaning "every class"
 
 
-def to_png(img: torch.Tensor, scale: int = 6) -> bytes:
-    """[C,H,W] float in [0,1] -> PNG bytes, upscaled ``scale`` times with nearest-neighbour pixels."""
-    img = torch.as_tensor(img).detach().cpu().float().clamp(0, 1)
-    arr = (img * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    if arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    pil = Image.fromarray(np.ascontiguousarray(arr))
-    if scale != 1:
-        pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
-    buf = io.BytesIO()
-    pil.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predicted class, softmax confidence) per image; the model's train/eval mode is restored."""
-    was_training = model.training
-    model.eval()
-    try:
-        probs = model(x.to(model_device(model))).float().softmax(dim=1).cpu()
-    finally:
-        model.train(was_training)
-    conf, pred = probs.max(dim=1)
-    return pred, conf
-
-
-class Explorer:
+class Explorer(Displayable):
     """Browse feature datasets image by image. Display it by ending a cell with it (or ``.widget``).
 
     sets: name -> (images, labels) or :class:`advlib.viz.FeatureSet`.
@@ -68,29 +41,41 @@ class Explorer:
     start_indices: name -> per-row index of the image the descent started from (D_R / D_NR,
         meta.json ``start_indices``; FeatureSets bring their own). For such sets the third panel
         shows that start image: x_r is not a perturbation of the matched original.
+    meta: name -> the set's meta.json dict (FeatureSets bring their own ``.meta``): the per-image
+        facts and the filters come from it (``targets``, and ``hit`` / ``orig_labels`` / ``agree`` /
+        ``rel_distance`` where a per-row list is recorded).
+    source_models: name -> the model that built the set; default ``models[role]`` with the role from
+        meta.json's ``source_model.which`` (``standard`` / ``robust`` / ``targeted``). Facts that
+        meta.json lacks are recomputed with it (an attack's hit, the matching distance).
+
+    ``filter`` (a Dropdown) offers the filters the set's facts allow: "attack hit its target" /
+    "missed", "target = true label" / "≠" (D_rand / D_det), "source model predicts the label" /
+    "misses it", "started from the label's class" / "another class" (D_R / D_NR).
     """
 
     def __init__(self, sets: dict, originals=None, source_indices: dict | None = None, models: dict | None = None,
                  *, class_names=CIFAR10_CLASSES, scale: int = 6, magnify: float | None = None,
-                 start_indices: dict | None = None):
+                 start_indices: dict | None = None, meta: dict | None = None, source_models: dict | None = None):
         if not sets:
             raise ValueError("Explorer: no datasets given")
         self.sets = {name: _pair(s) for name, s in sets.items()}
-        self.source_indices = {}
-        for name, s in sets.items():
-            src = (source_indices or {}).get(name)
-            if src is None and isinstance(s, FeatureSet):
-                src = s.source_indices
-            self.source_indices[name] = None if src is None else torch.as_tensor(src, dtype=torch.long)
-        self.start_indices = {}
-        for name, s in sets.items():
-            start = (start_indices or {}).get(name)
-            if start is None and isinstance(s, FeatureSet):
-                start = s.meta.get("start_indices")
-            self.start_indices[name] = None if start is None else torch.as_tensor(start, dtype=torch.long)
         self.originals = _pair(originals) if originals is not None else None
         self.models = dict(models or {})
         self.class_names = tuple(class_names)
+        self.source_indices, self.start_indices, self.facts = {}, {}, {}
+        for name, s in sets.items():
+            m = (meta or {}).get(name) or (s.meta if isinstance(s, FeatureSet) else {})
+            fs = isinstance(s, FeatureSet)  # its properties check the lists' lengths
+            src = (source_indices or {}).get(name)
+            src = (s.source_indices if fs else m.get("source_indices")) if src is None else src
+            start = (start_indices or {}).get(name)
+            start = (s.start_indices if fs else m.get("start_indices")) if start is None else start
+            self.source_indices[name] = None if src is None else torch.as_tensor(src, dtype=torch.long)
+            self.start_indices[name] = None if start is None else torch.as_tensor(start, dtype=torch.long)
+            role = source_role(name, m, self.models)
+            model = (source_models or {}).get(name, self.models.get(role))
+            self.facts[name] = SetFacts(name, *self.sets[name], m, self.originals, self.source_indices[name],
+                                        self.start_indices[name], model, role, self.class_names)
         self.scale = scale
         self.magnify = magnify
         self._rows = torch.arange(0)
@@ -102,6 +87,7 @@ class Explorer:
 
         self.dataset = W.Dropdown(options=list(self.sets), description="dataset")
         self.klass = W.Dropdown(description="class")
+        self.filter = W.Dropdown(description="filter", layout=W.Layout(width="360px"))
         self.slider = W.IntSlider(value=0, min=0, max=0, description="index", continuous_update=True)
         self.image = W.Image(value=blank, format="png", width=w, height=h)
         self.original = W.Image(value=blank, format="png", width=w, height=h)
@@ -109,20 +95,23 @@ class Explorer:
         self.captions = [W.HTML() for _ in range(3)]
         self.info = W.HTML()
         self.predictions = W.HTML()
-        for wid, css in ((self.dataset, "advlib-dataset"), (self.klass, "advlib-class"), (self.slider, "advlib-slider"),
+        self.facts_html = W.HTML()
+        for wid, css in ((self.dataset, "advlib-dataset"), (self.klass, "advlib-class"), (self.filter, "advlib-filter"),
+                         (self.slider, "advlib-slider"), (self.facts_html, "advlib-facts"),
                          (self.image, "advlib-image"), (self.original, "advlib-original"),
                          (self.perturbation, "advlib-perturbation"), (self.info, "advlib-info"),
                          (self.predictions, "advlib-predictions")):
             wid.add_class(css)
         panels = [W.VBox([cap, img], layout=W.Layout(width=f"{w + 12}px"))
                   for cap, img in zip(self.captions, (self.image, self.original, self.perturbation), strict=True)]
-        self.widget = W.VBox([W.HBox([self.dataset, self.klass]), self.slider, W.HBox(panels), self.info,
-                              self.predictions])
+        self.widget = W.VBox([W.HBox([self.dataset, self.klass, self.filter]), self.slider, W.HBox(panels), self.info,
+                              self.facts_html, self.predictions])
         self.widget.add_class("advlib-explorer")
 
         self._update_classes()
         self.dataset.observe(self._on_dataset, names="value")
         self.klass.observe(self._on_class, names="value")
+        self.filter.observe(self._on_class, names="value")
         self.slider.observe(self._on_index, names="value")
         self._on_class()
 
@@ -134,7 +123,7 @@ class Explorer:
         have ``source_indices``), and the trained models under ``models/<source>/<dataset>/`` plus
         the two source models. ``cifar_source``, ``n_train``, ``seed`` must be the run's (they pick the
         training images the source indices point into)."""
-        from .paths import RunPaths
+        from ..paths import RunPaths
 
         paths = RunPaths.of(run_dir)
         sets = load_sets(paths, source, names=datasets)
@@ -143,7 +132,7 @@ class Explorer:
                                     f"(expected {paths.dataset(DATASETS[0], source)} and the like)")
         originals = None
         if any(fs.source_indices is not None for fs in sets.values()):
-            from .data import load_cifar10
+            from ..data import load_cifar10
             originals = load_cifar10(cifar_source, "train", n=n_train, seed=seed, root=paths.data)
         return cls(sets, originals, models=load_models(paths, source) if models else None, **kwargs)
 
@@ -156,6 +145,10 @@ class Explorer:
         keep = self.klass.value if self.klass.value in dict(options).values() else ALL
         self.klass.options = options
         self.klass.value = keep
+        filters = self.facts[self.dataset.value].filters()
+        keep = self.filter.value if self.filter.value in dict(filters).values() else "all"
+        self.filter.options = filters
+        self.filter.value = keep
 
     def _on_dataset(self, change=None) -> None:
         self._quiet = True
@@ -170,7 +163,13 @@ class Explorer:
             return
         _, y = self.sets[self.dataset.value]
         c = self.klass.value
-        self._rows = torch.arange(len(y)) if c in (None, ALL) else torch.nonzero(y == c).flatten()
+        keep = torch.ones(len(y), dtype=torch.bool) if c in (None, ALL) else y == c
+        if self.filter.value not in (None, "all"):
+            facts = self.facts[self.dataset.value]
+            if note := facts.pending(self.filter.value):  # seconds on a large set: say so while it runs
+                self.info.value = f"<i>{html.escape(note)}</i>"
+            keep &= facts.mask(self.filter.value)
+        self._rows = torch.nonzero(keep).flatten()
         n = len(self._rows)
         self._quiet = True
         try:
@@ -203,9 +202,9 @@ class Explorer:
         blank = to_png(torch.full_like(x[0], 0.9), self.scale) if len(x) else self.image.value
         if cur is None:
             self.image.value = self.original.value = self.perturbation.value = blank
-            self.captions[0].value = "<b>no images of this class</b>"
+            self.captions[0].value = "<b>no images in this selection</b>"
             self.captions[1].value = self.captions[2].value = ""
-            self.info.value = self.predictions.value = ""
+            self.info.value = self.predictions.value = self.facts_html.value = ""
             return
         _, row = cur
         img = x[row]
@@ -217,7 +216,8 @@ class Explorer:
             src = int(srcs[row])
             if 0 <= src < len(self.originals[0]):
                 orig, orig_label = self.originals[0][src], int(self.originals[1][src])
-        info = [f"{html.escape(name)}: {len(self._rows)} image(s) in this selection"]
+        sel = "" if self.filter.value in (None, "all") else f" ({html.escape(FILTERS[self.filter.value])})"
+        info = [f"{html.escape(name)}: {len(self._rows)} image(s) in this selection{sel}"]
         starts = self.start_indices.get(name)
         start = int(starts[row]) if (starts is not None and orig is not None) else -1
         if 0 <= start < len(self.originals[0]):  # D_R / D_NR: show where the descent began
@@ -247,13 +247,14 @@ class Explorer:
             self.captions[1].value = f"original: <i>{html.escape(why)}</i>"
             self.captions[2].value = ""
         self.info.value = "<br>".join(info)
+        self.facts_html.value = self.facts[name].row_html(row, img, orig)
         self.predictions.value = self._predictions_html(img, orig)
 
     def _predictions_html(self, img: torch.Tensor, orig: torch.Tensor | None) -> str:
         if not self.models:
             return ""
         batch = torch.stack([img, orig]) if orig is not None else img[None]
-        pad = "style='padding: 1px 12px 1px 0; text-align: left'"
+        pad = PAD
         head = (f"<tr><th {pad}>model</th><th {pad}>on this image</th>"
                 + (f"<th {pad}>on the original</th>" if orig is not None else "") + "</tr>")
         body = []
@@ -264,14 +265,6 @@ class Explorer:
             body.append(f"<tr><td {pad}>{html.escape(mname)}</td>{cells}</tr>")
         return f"<b>predictions</b><table class='advlib-table'>{head}{''.join(body)}</table>"
 
-    # -- display -------------------------------------------------------------------------------------
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
-
 
 def load_models(paths, source: str = "constructed") -> dict:
     """Trained models present in the run directory: the source models ("standard", "robust", and
@@ -281,7 +274,7 @@ def load_models(paths, source: str = "constructed") -> dict:
     still training shows its latest checkpoint); it is loaded with ``advlib.train.load_trained``
     onto the device that function picks (CUDA when available).
     """
-    from .paths import SOURCE_ROLES, RunPaths, check_source
+    from ..paths import SOURCE_ROLES, RunPaths, check_source
 
     paths = paths if isinstance(paths, RunPaths) else RunPaths.of(paths)
     check_source(source)
@@ -290,7 +283,7 @@ def load_models(paths, source: str = "constructed") -> dict:
     present = {n: d for n, d in folders.items() if (d / "checkpoint.pt").is_file() and (d / "config.json").is_file()}
     if not present:
         return {}
-    from .train import load_trained
+    from ..train import load_trained
 
     return {n: load_trained(d) for n, d in present.items()}
 
