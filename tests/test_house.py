@@ -15,7 +15,7 @@ FLOORS = {  # 0 ground, 1 data, 2 middle, 3 steps (one module per notebook), 4 t
     "train": 2, "evaluate": 2, "results": 2, "verdicts": 2, "tables": 2, "construct": 2, "controls": 2,
     "transfer": 2, "gaussian": 2, "viz": 2, "widgets": 2,
     "steps": 3,
-    "runner": 4, "__main__": 4, "dist.__main__": 4,
+    "runner": 4, "__main__": 4, "dist.__main__": 4, "htmlreport": 4,
 }
 
 

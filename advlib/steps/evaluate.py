@@ -148,6 +148,18 @@ def conclusions(results: dict):
     return show(smoke_note(results.get("profile")) + claims_text(results))
 
 
+def attack_explorer(run: Run):
+    """Pick a test image, slide ε and the PGD steps, and watch the attack on the standard and the
+    L2-robust source models side by side."""
+    from .. import widgets
+
+    models = widgets.load_models(run.paths)
+    pair = {name: models[role] for name, role in (("standard", "standard"), ("L2-robust", "robust")) if role in models}
+    if not pair:
+        return show("No source models in this run yet: run notebook 02 first.")
+    return widgets.AttackExplorer(pair, *run.test, eps_max=max(1.0, 2 * run.cfg.claim_eps))
+
+
 def under_the_hood():
     """The few lines the evaluation runs: the L2 threat model's random start, step and projection,
     PGD, and APGD-T on what PGD left (the library's source, shown as it is)."""
@@ -160,5 +172,5 @@ def under_the_hood():
                           "(torchattacks' implementation, targeted DLR loss) on the images PGD did not break.")
 
 
-__all__ = ["setup", "under_the_hood", "evaluate_all", "evaluate_one", "eval_settings", "models_to_evaluate", "tables", "eps_figure", "claims_text", "conclusions",
+__all__ = ["setup", "attack_explorer", "under_the_hood", "evaluate_all", "evaluate_one", "eval_settings", "models_to_evaluate", "tables", "eps_figure", "claims_text", "conclusions",
            "AUTOATTACK_ROWS"]

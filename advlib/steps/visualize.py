@@ -54,9 +54,27 @@ def pixel_stats(run: Run, feature_sets: dict):
 
 
 def explorer(run: Run, feature_sets: dict, source: str = ""):
+    """The dataset explorer: each image beside the training image it came from, the per-image facts
+    (target, hit, matching distance, start image's class) and filters by them."""
     from .. import widgets
 
+    if not feature_sets:
+        return show("No datasets to explore yet: run notebooks 01-02 first.")
     return widgets.Explorer(feature_sets, run.train, models=widgets.load_models(run.paths, source or run.cfg.dataset_source))
+
+
+def construction_player(run: Run):
+    """D_R and D_NR matching for one training image, step by step (the robust and the standard source
+    model's representations, the profile's matching steps)."""
+    from .. import widgets
+
+    models = widgets.load_models(run.paths)
+    if not {"robust", "standard"} <= set(models):
+        return show("No source models in this run yet: run notebook 02 first.")
+    cfg = run.cfg
+    return widgets.ConstructionPlayer({"D_R": models["robust"], "D_NR": models["standard"]}, *run.train,
+                                      steps=cfg.invert_steps, step_size=cfg.invert_step_size, seed=cfg.seed,
+                                      schedule=cfg.invert_schedule)
 
 
 def conclusions(run: Run, feature_sets: dict):
@@ -93,5 +111,5 @@ def conclusions(run: Run, feature_sets: dict):
     return show(smoke_note(run.cfg.name) + "\n".join(lines))
 
 
-__all__ = ["setup", "sets", "describe", "side_by_side", "class_means", "perturbations", "spectra", "pixel_stats", "explorer",
+__all__ = ["setup", "construction_player", "sets", "describe", "side_by_side", "class_means", "perturbations", "spectra", "pixel_stats", "explorer",
            "conclusions"]
