@@ -86,13 +86,26 @@ def test_every_kind_has_a_renderer_and_the_readme_uses_it():
     assert used == set(KINDS), f"kinds no block uses: {sorted(set(KINDS) - used)}"
 
 
-def test_readme_cites_only_files_in_the_repository():
+def test_readme_and_docs_cite_only_files_in_the_repository():
+    for f in MARKDOWN:
+        text = f.read_text()
+        assert "DESIGN.md" not in text and "../shared" not in text, f.name
+        cited = set(re.findall(r"`((?:results|benchmarks|figures|notebooks|advlib|tools|tests|docs)/[^`\s*]+)`", text))
+        cited |= set(re.findall(r"\]\(((?:results|benchmarks|figures|notebooks|docs)/[^)\s]+)\)", text))
+        base = REPO if f == README else f.parent
+        missing = sorted(c for c in cited if not ((REPO / c.rstrip("/")).exists() or (base / c.rstrip("/")).exists())
+                         and "<" not in c)
+        assert not missing, f"{f.relative_to(REPO)} cites files that do not exist: {missing}"
+
+
+def test_readme_is_a_front_page():
+    """At most 200 lines: the claim, the commands, the current run's claims with verdicts and its
+    table, one figure, the notebook map, the profiles, where to read more."""
     text = README.read_text()
-    assert "DESIGN.md" not in text and "../shared" not in text
-    cited = set(re.findall(r"`((?:results|benchmarks|figures|notebooks|advlib|tools|tests)/[^`\s*]+)`", text))
-    cited |= set(re.findall(r"\]\(((?:results|benchmarks|figures|notebooks)/[^)\s]+)\)", text))
-    missing = sorted(c for c in cited if not (REPO / c.rstrip("/")).exists() and "<" not in c)
-    assert not missing, f"README cites files that do not exist: {missing}"
+    assert len(text.splitlines()) <= 200, f"README.md has {len(text.splitlines())} lines (a front page: <= 200)"
+    kinds = {kind for f, kind, _, _ in BLOCKS if f == README}
+    assert {"claims", "table"} <= kinds, kinds
+    assert text.count("![") >= 1 and "docs/" in text
 
 
 def test_readme_names_the_paper_the_release_and_the_commands():
@@ -103,9 +116,9 @@ def test_readme_names_the_paper_the_release_and_the_commands():
 
 
 def test_own_model_example_runs(tmp_path, monkeypatch):
-    text = README.read_text()
+    text = (REPO / "docs" / "library.md").read_text()
     m = re.search(r"<!-- example: own-model -->\s*```python\n(.*?)```", text, re.S)
-    assert m, "the README has a 'use it on your own model' example"
+    assert m, "docs/library.md has a 'use it on your own model' example"
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
     exec(compile(m.group(1), "README example", "exec"), scope)  # noqa: S102 - the README's own code
