@@ -3,7 +3,8 @@
 - :mod:`advlib.viz.common`: :class:`NotebookFigure` (a Figure that shows itself as a PNG in
   Jupyter, built without pyplot state) and :func:`save_figure` (atomic, stable file names).
 - :mod:`advlib.viz.datasets`: images and feature datasets (:class:`FeatureSet`, :func:`load_sets`,
-  grids, side-by-side rows, class means, perturbations, power spectra, pixel statistics).
+  grids, side-by-side rows, class means, perturbations).
+- :mod:`advlib.viz.spectra`: power spectra and pixel statistics.
 - :mod:`advlib.viz.results`: accuracy against eps, bars beside the paper's numbers, training and
   construction curves.
 
@@ -26,15 +27,12 @@ from .datasets import (
     perturbation_pairs,
     perturbations,
     pick_common,
-    pixel_stats_figure,
-    radial_power_spectrum,
     read_meta,
     side_by_side,
     side_by_side_for,
-    spectra_figure,
-    spectra_for,
 )
 from .results import accuracy_vs_eps, construction_curves, results_bars, training_curves
+from .spectra import pixel_stats_figure, radial_power_spectrum, spectra_figure, spectra_for
 
 __all__ = [
     "NotebookFigure", "FeatureSet", "read_meta", "load_sets", "save_figure", "image_grid", "align_by_source",

@@ -1,5 +1,5 @@
 """Figures of images and feature datasets: grids, side-by-side rows, class means, perturbations,
-power spectra and pixel statistics, plus loading a run's sets for them.
+plus loading a run's sets for them (spectra and pixel statistics: :mod:`advlib.viz.spectra`).
 
 Images are float tensors (or arrays) NCHW in [0, 1]. Feature datasets appear in three shapes, all
 accepted where a set is expected: an images tensor, an ``(images, labels)`` pair, or a
@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from ..config import CIFAR10_CLASSES
-from .common import _COLORS, _figure, message_figure
+from .common import _figure, message_figure
 
 
 # --- data plumbing ------------------------------------------------------------------------------
@@ -134,24 +133,6 @@ def _plain(ax) -> None:
 def _class_name(class_names, y) -> str:
     y = int(y)
     return class_names[y] if class_names and 0 <= y < len(class_names) else str(y)
-
-
-def _freq_axis(ax) -> None:
-    """Log frequency axis with ticks at 1/32, 1/16, ... cycles/pixel (readable, and the CIFAR grid)."""
-    ticks = [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2]
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(ticker.FixedFormatter(["1/32", "1/16", "1/8", "1/4", "1/2"]))
-    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
-    ax.set_xlabel("spatial frequency (cycles/pixel)")
-    ax.axvline(0.5, color="0.6", ls=":", lw=1)  # Nyquist along one axis; beyond it only corners
-
-
-def _log_y(ax) -> None:
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
 
 
 # --- image grids --------------------------------------------------------------------------------
@@ -391,126 +372,6 @@ def perturbations(sets: dict, originals, names=("d_rand", "d_det"), *, n: int = 
     return out
 
 
-# --- frequency content --------------------------------------------------------------------------
-@torch.no_grad()
-def radial_power_spectrum(images, *, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged power spectrum, averaged over images and channels.
-
-    Each image channel has its mean subtracted, then ``|FFT2|^2`` (orthonormal, so white noise of
-    variance s^2 has power s^2 at every frequency) is averaged over images and channels and then over
-    rings of integer radius ``k = round(sqrt(kx^2 + ky^2))``, with kx, ky the integer frequency
-    indices of an H x W image (for non-square images, in units of 1/min(H, W)).
-
-    Returns ``freq`` = k / min(H, W) in cycles per pixel, for k = 1 .. max (so 1/32 .. ~0.5·sqrt(2)
-    for CIFAR; DC is dropped, it is zero after mean subtraction; beyond 0.5 only the corners of the
-    spectrum contribute), and ``power`` = the mean power in each ring.
-    """
-    x = _images(images)
-    N, C, H, W = x.shape
-    if N == 0:
-        raise ValueError("radial_power_spectrum: no images")
-    side = min(H, W)
-    fy, fx = torch.fft.fftfreq(H), torch.fft.fftfreq(W)  # cycles/pixel
-    radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
-    bins = torch.round(radius * side).long().flatten()
-    acc = torch.zeros(H, W, dtype=torch.float64)
-    for i in range(0, N, batch_size):
-        xc = x[i:i + batch_size].double()
-        xc = xc - xc.mean(dim=(-2, -1), keepdim=True)
-        acc += torch.fft.fft2(xc, norm="ortho").abs().pow(2).sum(dim=(0, 1))
-    mean2d = (acc / (N * C)).flatten()
-    nb = int(bins.max()) + 1
-    power = torch.zeros(nb, dtype=torch.float64).scatter_add_(0, bins, mean2d)
-    counts = torch.bincount(bins, minlength=nb).double()
-    power = power / counts.clamp_min(1)
-    freq = torch.arange(nb, dtype=torch.float64) / side
-    return freq[1:].numpy(), power[1:].numpy()
-
-
-def spectra_figure(sets: dict, *, relative_to: str | None = None, deltas: dict | None = None) -> Figure:
-    """Log-log radial power spectra of each set (name -> images), and optionally:
-
-    - ``relative_to``: a key of ``sets`` (e.g. ``"CIFAR-10"``); adds a panel with each set's power
-      divided by that one's. Above 1 at high frequency = the set carries extra high-frequency energy.
-    - ``deltas``: name -> perturbations (x_adv - x); adds a panel of their spectra, each normalized to
-      unit mean power, beside the flat line of white noise and the (normalized) natural-image spectrum.
-
-    The vertical line marks the Nyquist frequency along one axis (0.5 cycles/pixel).
-    """
-    if not sets:
-        raise ValueError("spectra_figure: no sets")
-    if relative_to is not None and relative_to not in sets:
-        raise ValueError(f"spectra_figure: relative_to={relative_to!r} is not one of {list(sets)}")
-    spectra = {name: radial_power_spectrum(s) for name, s in sets.items()}
-    npanel = 1 + (relative_to is not None) + bool(deltas)
-    fig = _figure(figsize=(4.6 * npanel, 3.8), layout="constrained")
-    axes = list(fig.subplots(1, npanel, squeeze=False)[0])
-    ax = axes.pop(0)
-    for k, (name, (f, p)) in enumerate(spectra.items()):
-        ax.plot(f, p, label=name, color=_COLORS[k % 10], lw=2 if name == relative_to else 1.3)
-    ax.set_yscale("log")
-    _freq_axis(ax)
-    ax.set(ylabel="mean power |FFT|²", title="radial power spectrum")
-    ax.legend(fontsize=7)
-    if relative_to is not None:
-        ax = axes.pop(0)
-        f_ref, p_ref = spectra[relative_to]
-        for k, (name, (f, p)) in enumerate(spectra.items()):
-            if name == relative_to:
-                continue
-            ax.plot(f, p / np.maximum(p_ref, 1e-30), label=name, color=_COLORS[k % 10])
-        ax.axhline(1.0, color="0.3", lw=1)
-        _log_y(ax)
-        _freq_axis(ax)
-        ax.set(ylabel=f"power / power({relative_to})", title=f"relative to {relative_to} (>1: more power)")
-        ax.legend(fontsize=7)
-    if deltas:
-        ax = axes.pop(0)
-        for k, (name, d) in enumerate(deltas.items()):
-            f, p = radial_power_spectrum(d)
-            ax.plot(f, p / max(p.mean(), 1e-30), label=f"δ {name}", color=_COLORS[(k + len(sets)) % 10])
-        if relative_to is not None:
-            f_ref, p_ref = spectra[relative_to]
-            ax.plot(f_ref, p_ref / p_ref.mean(), color="0.3", lw=1.2, ls="--", label=f"{relative_to} images")
-        ax.axhline(1.0, color="0.6", lw=1, ls="-.", label="white noise")
-        ax.set_yscale("log")
-        _freq_axis(ax)
-        ax.set(ylabel="power / mean power", title="spectrum of the perturbations")
-        ax.legend(fontsize=7)
-    return fig
-
-
-def pixel_stats_figure(sets: dict, *, max_images: int = 5000, bins: int = 64) -> Figure:
-    """Histogram of pixel values per set, and per-channel mean and standard deviation bars.
-
-    Sets are name -> images (or pairs / FeatureSets). Statistics use at most ``max_images`` images
-    per set (the first ones), which is plenty for a histogram of 3·32·32 values each.
-    """
-    if not sets:
-        raise ValueError("pixel_stats_figure: no sets")
-    fig = _figure(figsize=(13, 3.6), layout="constrained")
-    ax_h, ax_m, ax_s = fig.subplots(1, 3)
-    edges = np.linspace(0, 1, bins + 1)
-    width = 0.8 / len(sets)
-    for k, (name, s) in enumerate(sets.items()):
-        x = _images(s)[:max_images]
-        hist = torch.histc(x.clamp(0, 1), bins=bins, min=0, max=1).numpy()
-        ax_h.stairs(hist / max(hist.sum(), 1) * bins, edges, label=name, color=_COLORS[k % 10], lw=1.3)
-        mean = x.mean(dim=(0, 2, 3)).numpy()
-        std = x.std(dim=(0, 2, 3)).numpy() if x.numel() > x.shape[1] else np.zeros(x.shape[1])
-        pos = np.arange(len(mean)) + (k - (len(sets) - 1) / 2) * width
-        ax_m.bar(pos, mean, width, label=name, color=_COLORS[k % 10])
-        ax_s.bar(pos, std, width, label=name, color=_COLORS[k % 10])
-    ax_h.set(xlabel="pixel value", ylabel="density", title="pixel values (all channels)", xlim=(0, 1))
-    ax_h.legend(fontsize=7)
-    channels = ["R", "G", "B"] if _images(next(iter(sets.values()))).shape[1] == 3 else None
-    for ax, what in ((ax_m, "mean"), (ax_s, "std")):
-        ax.set_title(f"per-channel {what}")
-        if channels:
-            ax.set_xticks(range(3), channels)
-    return fig
-
-
 # --- one call per notebook figure (each copes with a run that holds no sets) ---------------------
 def side_by_side_for(x0, y0, sets: dict, *, per_class: int = 1, class_names=CIFAR10_CLASSES) -> Figure:
     """The side-by-side figure of a run: per class one original, and for each set the image built
@@ -533,11 +394,3 @@ def perturbation_figures(sets: dict, originals, *, n: int = 8) -> dict[str, Figu
     """name -> perturbation figure (titled with the set's name) for D_rand / D_det when present."""
     return {name: perturbation_maps(**perturbation_pairs(sets[name], originals, n=n))
             for name in linked(sets, ("d_rand", "d_det"))}
-
-
-def spectra_for(x0, sets: dict) -> Figure:
-    """Spectra of CIFAR-10 and every set, relative to CIFAR-10, with the D_rand / D_det perturbations."""
-    if not sets:
-        return message_figure("no datasets in this run yet: run notebooks 01-02 first")
-    images = {"CIFAR-10": _images(x0), **{n: s.images if isinstance(s, FeatureSet) else s for n, s in sets.items()}}
-    return spectra_figure(images, relative_to="CIFAR-10", deltas=perturbations(sets, x0))
