@@ -19,7 +19,8 @@ import torch
 from matplotlib.figure import Figure
 
 from ..config import CIFAR10_CLASSES
-from .common import _figure, message_figure
+from . import style
+from .common import _figure, add_note, auto_stamp, message_figure
 
 
 # --- data plumbing ------------------------------------------------------------------------------
@@ -135,17 +136,27 @@ def _class_name(class_names, y) -> str:
     return class_names[y] if class_names and 0 <= y < len(class_names) else str(y)
 
 
+def _cell(ncol: int, size: float, margin: float = 0.3) -> float:
+    """The side of one image panel: ``size`` inches, less when ``ncol`` of them would pass the width a
+    report prints."""
+    return min(size, (style.WIDTH - margin) / max(ncol, 1))
+
+
 # --- image grids --------------------------------------------------------------------------------
+@style.styled
 def image_grid(images, labels=None, *, nrow: int = 8, title: str | None = None,
-               class_names=CIFAR10_CLASSES) -> Figure:
-    """One panel per image, ``nrow`` images per row (as torchvision's ``make_grid``); labels as titles."""
+               class_names=CIFAR10_CLASSES, stamp: str | None = None) -> Figure:
+    """One panel per image, ``nrow`` images per row (as torchvision's ``make_grid``); labels as titles.
+    ``stamp``: a footer line (see :func:`advlib.viz.stamp_text`)."""
     x = _images(images)
     n = len(x)
     if n == 0:
         raise ValueError("image_grid: no images")
     ncol = max(1, min(nrow, n))
     rows = math.ceil(n / ncol)
-    fig = _figure(figsize=(1.15 * ncol, 1.3 * rows + (0.4 if title else 0)), layout="constrained")
+    cell = _cell(ncol, 1.15)
+    fig = _figure(figsize=(cell * ncol + 0.2, (cell + 0.18) * rows + (0.4 if title else 0) + (0.2 if stamp else 0)),
+                  layout="constrained")
     axes = fig.subplots(rows, ncol, squeeze=False).ravel()
     for i, ax in enumerate(axes):
         if i >= n:
@@ -154,9 +165,10 @@ def image_grid(images, labels=None, *, nrow: int = 8, title: str | None = None,
         ax.imshow(_hwc(x[i]), interpolation="nearest")
         _plain(ax)
         if labels is not None:
-            ax.set_title(_class_name(class_names, labels[i]), fontsize=7)
+            ax.set_title(_class_name(class_names, labels[i]), fontsize=style.TINY + 0.5, pad=2)
     if title:
         fig.suptitle(title)
+    auto_stamp(fig, stamp)
     return fig
 
 
@@ -205,8 +217,10 @@ def pick_common(labels, source_indices: dict, *, per_class: int = 1, num_classes
     return out
 
 
+@style.styled
 def side_by_side(original, sets: dict, *, indices, labels=None, source_indices: dict | None = None,
-                 set_labels: dict | None = None, class_names=CIFAR10_CLASSES) -> Figure:
+                 set_labels: dict | None = None, class_names=CIFAR10_CLASSES, titles: dict | None = None,
+                 stamp: str | None = None) -> Figure:
     """Rows = examples, columns = the original and each set's image built from it.
 
     ``original``: the originals' images (all of them; rows are picked by ``indices``).
@@ -215,8 +229,11 @@ def side_by_side(original, sets: dict, *, indices, labels=None, source_indices: 
     ``labels``: the originals' labels (all of them, or one per row) for the row titles.
     ``source_indices``: name -> meta ``source_indices``; a set with none is taken row-for-row
     (row i <-> original i) and its column title says so with a ``*``.
-    ``set_labels``: name -> labels of the set (shown under each panel, e.g. D_det's targets).
-    A set with no row for an example shows an empty panel.
+    ``set_labels``: name -> labels of the set, shown under each panel as "label: cat" (e.g. D_det's
+    targets); a name mapped to None shows none, and a column whose shown labels all equal the
+    originals' shows none either (D_R, D_NR keep their label). ``titles``: name -> column title
+    (default: the paper's name). A set with no row for an example shows an empty panel.
+    ``stamp``: a footer line (see :func:`advlib.viz.stamp_text`).
     """
     x0 = _images(original)
     indices = torch.as_tensor(indices, dtype=torch.long).flatten()
@@ -224,6 +241,7 @@ def side_by_side(original, sets: dict, *, indices, labels=None, source_indices: 
         raise ValueError("side_by_side: no indices to show")
     source_indices = dict(source_indices or {})
     set_labels = dict(set_labels or {})
+    titles = dict(titles or {})
     cols, col_titles = [(x0, indices, None)], ["original"]
     for name, s in sets.items():
         imgs = _images(s)
@@ -231,12 +249,13 @@ def side_by_side(original, sets: dict, *, indices, labels=None, source_indices: 
             source_indices.setdefault(name, s.source_indices)
             set_labels.setdefault(name, s.labels)
         src = source_indices.get(name)
+        title = titles.get(name, style.display(name))
         if src is None:
             rows = torch.where(indices < len(imgs), indices, torch.full_like(indices, -1))
-            col_titles.append(name + "*")
+            col_titles.append(title + "*")
         else:
             rows = align_by_source(src, indices)
-            col_titles.append(name)
+            col_titles.append(title)
         cols.append((imgs, rows, set_labels.get(name)))
     row_labels = None
     if labels is not None:
@@ -248,7 +267,15 @@ def side_by_side(original, sets: dict, *, indices, labels=None, source_indices: 
         else:
             raise ValueError(f"side_by_side: {len(lab)} labels; expected one per original ({len(x0)}) or per row ({len(indices)})")
     n, m = len(indices), len(cols)
-    fig = _figure(figsize=(1.3 * m + 0.6, 1.35 * n + 0.3), layout="constrained")
+    captioned = []
+    for j, (imgs, rows, slabels) in enumerate(cols):
+        shown = [int(slabels[int(r)]) for r in rows if slabels is not None and 0 <= int(r) < len(imgs)]
+        same = row_labels is not None and shown == [int(row_labels[i]) for i, r in enumerate(rows)
+                                                    if 0 <= int(r) < len(imgs)]
+        captioned.append(j > 0 and slabels is not None and not same)
+    cell = _cell(m, 1.2, margin=0.7)
+    fig = _figure(figsize=(cell * m + 0.7, (cell + (0.16 if any(captioned) else 0.04)) * n + 0.5),
+                  layout="constrained")
     axes = fig.subplots(n, m, squeeze=False)
     for j, (imgs, rows, slabels) in enumerate(cols):
         for i in range(n):
@@ -256,26 +283,33 @@ def side_by_side(original, sets: dict, *, indices, labels=None, source_indices: 
             _plain(ax)
             if 0 <= r < len(imgs):
                 ax.imshow(_hwc(imgs[r]), interpolation="nearest")
-                if j > 0 and slabels is not None:
-                    ax.set_xlabel(f"→ {_class_name(class_names, slabels[r])}", fontsize=7, labelpad=1)
+                if captioned[j]:
+                    ax.set_xlabel(f"label: {_class_name(class_names, slabels[r])}", fontsize=style.TINY, labelpad=1)
             else:
                 ax.set_facecolor("0.92")
                 ax.text(0.5, 0.5, "—", ha="center", va="center", transform=ax.transAxes, color="0.5")
             if i == 0:
-                ax.set_title(col_titles[j], fontsize=9)
+                ax.set_title(col_titles[j], fontsize=style.SMALL)
             if j == 0:
                 name = _class_name(class_names, row_labels[i]) if row_labels is not None else ""
-                ax.set_ylabel(f"{name}\n#{int(indices[i])}", fontsize=7)
+                ax.set_ylabel(f"{name}\n#{int(indices[i])}", fontsize=style.TINY + 0.5)
+    if any(captioned):
+        add_note(fig, "\"label: …\" under a panel: the label the set gives that image (D_rand / D_det: the "
+                      "attack's target); the row's own label is at the left.")
     if any(t.endswith("*") for t in col_titles):
-        fig.suptitle("* no source indices: row i shown beside original i", fontsize=8)
+        add_note(fig, "* no source indices: row i shown beside original i.")
+    auto_stamp(fig, stamp)
     return fig
 
 
-def class_means(sets: dict, *, class_names=CIFAR10_CLASSES, num_classes: int = 10) -> Figure:
-    """Mean image of each class: rows = sets (name -> (images, labels)), columns = classes."""
+@style.styled
+def class_means(sets: dict, *, class_names=CIFAR10_CLASSES, num_classes: int = 10, stamp: str | None = None) -> Figure:
+    """Mean image of each class: rows = sets (name -> (images, labels)), columns = classes.
+    ``stamp``: a footer line (see :func:`advlib.viz.stamp_text`)."""
     if not sets:
         raise ValueError("class_means: no sets")
-    fig = _figure(figsize=(1.05 * num_classes + 0.8, 1.15 * len(sets) + 0.4), layout="constrained")
+    cell = _cell(num_classes, 1.05, margin=0.9)
+    fig = _figure(figsize=(cell * num_classes + 0.9, (cell + 0.05) * len(sets) + 0.5), layout="constrained")
     axes = fig.subplots(len(sets), num_classes, squeeze=False)
     for i, (name, s) in enumerate(sets.items()):
         x, y = _pair(s)
@@ -290,19 +324,23 @@ def class_means(sets: dict, *, class_names=CIFAR10_CLASSES, num_classes: int = 1
             else:
                 ax.set_facecolor("0.92")
             if i == 0:
-                ax.set_title(_class_name(class_names, c), fontsize=8)
+                ax.set_title(_class_name(class_names, c), fontsize=style.TINY + 0.5, pad=2)
             if c == 0:
-                ax.set_ylabel(f"{name}\n(n={n})", fontsize=8)
+                ax.set_ylabel(f"{style.display(name)}\n{n:,} images", fontsize=style.TINY + 0.5)
+    auto_stamp(fig, stamp)
     return fig
 
 
+@style.styled
 def perturbation_maps(x, x_adv, *, magnify: float | None = None, labels=None, targets=None,
-                      class_names=CIFAR10_CLASSES, title: str | None = None) -> Figure:
+                      class_names=CIFAR10_CLASSES, title: str | None = None, stamp: str | None = None) -> Figure:
     """Rows: original | adversarial | perturbation (x_adv - x), magnified; one column per example.
 
     The perturbation is shown as ``0.5 + magnify * (x_adv - x)``; ``magnify=None`` picks the factor
     that maps the largest |delta| in the batch to the full range. The factor is in the row title, the
-    per-example L2 norm in each column title.
+    per-example L2 norm in each column title; ``targets`` (the set's labels) read "label: cat" under
+    the adversarial image. ``title`` names the set (its paper name in the title). ``stamp``: a footer
+    line (see :func:`advlib.viz.stamp_text`).
     """
     x, xa = _images(x), _images(x_adv)
     if x.shape != xa.shape:
@@ -315,7 +353,8 @@ def perturbation_maps(x, x_adv, *, magnify: float | None = None, labels=None, ta
         peak = float(delta.abs().max())
         magnify = 0.5 / peak if peak > 0 else 1.0
     n = len(x)
-    fig = _figure(figsize=(1.25 * n + 0.9, 4.3), layout="constrained")
+    cell = _cell(n, 1.2, margin=0.9)
+    fig = _figure(figsize=(cell * n + 0.9, 3 * cell + 1.3), layout="constrained")
     axes = fig.subplots(3, n, squeeze=False)
     row_names = ("original", "adversarial", f"δ ×{magnify:.3g}")
     for j in range(n):
@@ -325,15 +364,17 @@ def perturbation_maps(x, x_adv, *, magnify: float | None = None, labels=None, ta
             ax.imshow(_hwc(img), interpolation="nearest")
             _plain(ax)
             if j == 0:
-                ax.set_ylabel(row_names[i], fontsize=8)
+                ax.set_ylabel(row_names[i], fontsize=style.TINY + 0.5)
         col_title = f"‖δ‖₂={norms[j]:.2f}"  # (not ``title``: that names the dataset in the suptitle)
         if labels is not None:
             col_title = f"{_class_name(class_names, labels[j])}\n" + col_title
-        axes[0, j].set_title(col_title, fontsize=7)
+        axes[0, j].set_title(col_title, fontsize=style.TINY, pad=2)
         if targets is not None:
-            axes[1, j].set_title(f"→ {_class_name(class_names, targets[j])}", fontsize=7)
-    fig.suptitle(f"{title + ': ' if title else ''}perturbations (δ = x_adv − x, shown as 0.5 + {magnify:.3g}·δ)",
-                 fontsize=9)
+            axes[1, j].set_title(f"label: {_class_name(class_names, targets[j])}", fontsize=style.TINY, pad=2)
+    name = style.display(title) if title else ""
+    fig.suptitle(f"{name + ': ' if name else ''}perturbations (δ = x_adv − x, shown as 0.5 + {magnify:.3g}·δ)",
+                 fontsize=style.FONT)
+    auto_stamp(fig, stamp)
     return fig
 
 
@@ -373,24 +414,30 @@ def perturbations(sets: dict, originals, names=("d_rand", "d_det"), *, n: int = 
 
 
 # --- one call per notebook figure (each copes with a run that holds no sets) ---------------------
-def side_by_side_for(x0, y0, sets: dict, *, per_class: int = 1, class_names=CIFAR10_CLASSES) -> Figure:
+def side_by_side_for(x0, y0, sets: dict, *, per_class: int = 1, class_names=CIFAR10_CLASSES,
+                     stamp: str | None = None) -> Figure:
     """The side-by-side figure of a run: per class one original, and for each set the image built
     from it; for D_R / D_NR the *start image* the descent began from is shown just before the
-    result, so a reader can judge how much of it remains."""
+    result (titled "start of D_R", no label under it: it is only where the descent began), so a
+    reader can judge how much of it remains."""
     if not sets:
         return message_figure("no datasets in this run yet: run notebooks 01-02 first")
     cols: dict = {}
+    titles, no_labels = {}, {}
     for name, fs in sets.items():
         start = fs.start_indices if isinstance(fs, FeatureSet) else None
         if start is not None and fs.source_indices is not None:
-            cols[f"{name} start"] = FeatureSet(f"{name} start", _images(x0)[start], fs.labels,
-                                               {"source_indices": fs.meta["source_indices"]})
+            key = f"{name} start"
+            cols[key] = FeatureSet(key, _images(x0)[start], fs.labels, {"source_indices": fs.meta["source_indices"]})
+            titles[key], no_labels[key] = f"start of\n{style.display(name)}", None
         cols[name] = fs
+        titles[name] = style.display(name) + ("\n" if any(k.startswith(f"{name} ") for k in titles) else "")
     idx = pick_common(y0, {n: getattr(s, "source_indices", None) for n, s in sets.items()}, per_class=per_class)
-    return side_by_side(x0, cols, indices=idx, labels=y0, class_names=class_names)
+    return side_by_side(x0, cols, indices=idx, labels=y0, class_names=class_names, titles=titles,
+                        set_labels=no_labels, stamp=stamp)
 
 
-def perturbation_figures(sets: dict, originals, *, n: int = 8) -> dict[str, Figure]:
+def perturbation_figures(sets: dict, originals, *, n: int = 8, stamp: str | None = None) -> dict[str, Figure]:
     """name -> perturbation figure (titled with the set's name) for D_rand / D_det when present."""
-    return {name: perturbation_maps(**perturbation_pairs(sets[name], originals, n=n))
+    return {name: perturbation_maps(**perturbation_pairs(sets[name], originals, n=n), stamp=stamp)
             for name in linked(sets, ("d_rand", "d_det"))}
