@@ -705,3 +705,13 @@ def test_figures_are_sized_for_a_report(images, run_sets):
                 viz.class_means({"CIFAR-10": images}), viz.image_grid(x, y)):
         assert fig.get_figwidth() <= style.WIDTH + 0.01
 
+
+def test_gaussian_panel_c_draws_the_robust_worst_case():
+    from advlib import gaussian as G
+
+    ax = G.theory_figure(1.0, 10.0, 2, n=300).axes[2]
+    labels = [ln.get_label() for ln in ax.get_lines()]
+    assert "robust, worst case over μ* (Thm 3)" in labels and "standard, worst case over μ* (Thm 3)" in labels
+    worst = next(ln for ln in ax.get_lines() if ln.get_label() == "robust, worst case over μ* (Thm 3)").get_ydata()
+    std = next(ln for ln in ax.get_lines() if ln.get_label() == "standard, worst case over μ* (Thm 3)").get_ydata()
+    assert worst[0] == pytest.approx(std[0]) and worst[-1] > std[0], "robust training lifts the floor (Theorem 3)"
