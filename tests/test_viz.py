@@ -492,6 +492,8 @@ def test_stamp_text_names_profile_commit_data_and_n():
     assert text.startswith("profile smoke · commit abcdef0+dirty · the embedded sample")
     transfer = {"profile": "cpu", "machine": {"commit": "3b5747887e"}, "settings": {"cifar_source": "torchvision", "n_test": 2000}}
     assert viz.stamp_text(transfer) == "profile cpu · commit 3b57478 · torchvision's CIFAR-10 · n = 2,000 test images"
+    transfer["settings"]["cifar_source"] = "the embedded sample"  # transfer.json stores the rendered name
+    assert viz.stamp_text(transfer) == "profile cpu · commit 3b57478 · the embedded sample · n = 2,000 test images"
 
 
 def test_every_figure_saved_with_a_stamp_carries_it(tmp_path, images):

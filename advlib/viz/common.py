@@ -59,6 +59,16 @@ def _n_text(ns, what: str) -> str:
     return f"n = {' / '.join(f'{n:,}' for n in ns)} {what}" if ns else ""
 
 
+def _data_name(src) -> str:
+    """``cifar_source`` as the tables name it; a name already rendered (transfer.json stores one) stays."""
+    from ..tables import data_source_name
+
+    text = str(src)
+    if text.startswith(("the ", "torchvision's ", "a local copy of ")):
+        return text
+    return data_source_name(text)
+
+
 def stamp_text(source=None, *, profile=None, commit=None, data=None, n=None, what: str | None = None,
                extra=None) -> str:
     """What drew a figure, in one line: "profile cpu · commit 2afc437 · a local copy of CIFAR-10 (JPEGs,
@@ -72,8 +82,6 @@ def stamp_text(source=None, *, profile=None, commit=None, data=None, n=None, wha
     number of images (``what`` names them, default "test images"), ``extra`` one more part or a list.
     Unknown parts are left out.
     """
-    from ..tables import data_source_name
-
     ns, default_what = [], "test images"
     if isinstance(source, dict):
         cfg = source.get("config") or source.get("settings") or {}
@@ -93,7 +101,7 @@ def stamp_text(source=None, *, profile=None, commit=None, data=None, n=None, wha
     if n is not None:
         ns = [n] if isinstance(n, int) else list(n)
     parts = [f"profile {profile}" if profile else "", f"commit {_short_commit(commit)}" if commit else "",
-             data_source_name(data) if data else "", _n_text(ns, what or default_what)]
+             _data_name(data) if data else "", _n_text(ns, what or default_what)]
     parts += [extra] if isinstance(extra, str) else list(extra or [])
     return " · ".join(p for p in parts if p)
 

@@ -170,7 +170,7 @@ def transfer_scatter(result: dict, *, stamp=None) -> Figure:
     ax = fig.subplots()
     rows = [r for r in result.get("rows", []) if r.get("transfer_rate") is not None]
     fit = result.get("fit") or {}
-    xs_lo, xs_hi, ys_hi = [CHANCE], [CHANCE], [CHANCE]
+    xs_lo, xs_hi, ys_hi, labels = [CHANCE], [CHANCE], [CHANCE], []
     sets = (("ddet", "d_det", "o"), ("drand", "d_rand", "s"))
     for r in rows:
         x = float(r["transfer_rate"])
@@ -190,9 +190,19 @@ def transfer_scatter(result: dict, *, stamp=None) -> Figure:
             ys_hi.append(y + ye[1])
             top = y + ye[1] if top is None else max(top, y + ye[1])
         if top is not None:
-            ax.annotate(str(r.get("arch", "?")), (x, top), xytext=(0, 4), textcoords="offset points", ha="center",
-                        va="bottom", fontsize=style.TINY + 0.5, color="0.25")
+            labels.append([x, top, str(r.get("arch", "?"))])
     lo, hi = min(xs_lo), max(xs_hi)
+    # one label per place: architectures whose points coincide share it ("tiny, mlp")
+    merged: list[list] = []
+    for x, top, arch in sorted(labels):
+        near = next((m for m in merged if abs(m[0] - x) < 0.02 * max(hi - lo, 0.02) and abs(m[1] - top) < 0.03), None)
+        if near is None:
+            merged.append([x, top, arch])
+        else:
+            near[1], near[2] = max(near[1], top), f"{near[2]}, {arch}"
+    for x, top, text in merged:
+        ax.annotate(text, (x, top), xytext=(0, 4), textcoords="offset points", ha="center", va="bottom",
+                    fontsize=style.TINY + 0.5, color="0.25")
     pad = 0.12 * max(hi - lo, 0.02)
     xlim = (max(0.0, lo - pad), min(1.0, hi + pad))
     grid_x = np.linspace(*xlim, 50)
