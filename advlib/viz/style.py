@@ -92,8 +92,10 @@ def display(name: str) -> str:
     key = base_name(name)
     if key in NAMES:
         return NAMES[key]
-    from ..results import ROW_LABELS  # rows added later (e.g. new controls) keep the tables' label
-
+    try:  # rows added later (e.g. new controls) keep the tables' label
+        from ..results import ROW_LABELS
+    except ImportError:
+        return str(name)
     return ROW_LABELS.get(key, str(name))
 
 
