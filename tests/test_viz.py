@@ -179,7 +179,10 @@ def test_accuracy_vs_eps_lines_and_paper_markers():
     assert list(lines[0].get_xdata()) == [0.0, 0.25, 1.0]
     assert list(lines[1].get_xdata()) == [0.0, 0.25, 1.0]  # clean accuracy as eps 0
     markers = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 1 and ln.get_marker() == "D"]
-    assert any(ln.get_xdata()[0] == 0.25 and ln.get_ydata()[0] == pytest.approx(0.48) for ln in markers)
+    # the paper's markers are spread sideways (by under 5% of the axis) so that none hides another
+    assert any(abs(ln.get_xdata()[0] - 0.25) < 0.05 and ln.get_ydata()[0] == pytest.approx(0.48) for ln in markers)
+    at_zero = sorted(ln.get_xdata()[0] for ln in markers if abs(ln.get_xdata()[0]) < 0.05)
+    assert len(at_zero) == 3 and len(set(at_zero)) == 3, "paper markers at eps = 0 do not sit on one another"
     assert not any(ln.get_xdata()[0] == 0.25 and ln.get_ydata()[0] is None for ln in markers)
 
 
@@ -194,14 +197,21 @@ def test_results_bars_ours_vs_paper():
 def test_training_curves():
     h = {"loss": [2.0, 1.5, 1.2], "train_acc": [0.2, 0.4, 0.5], "eval_acc": [0.2, 0.35, 0.45]}
     fig = viz.training_curves({"d_robust": h, "d_rand": {"loss": [2.1], "train_acc": [0.1], "eval_acc": []}})
-    ax_l, ax_a = fig.get_axes()
-    assert len(ax_l.get_lines()) == 2 and len(ax_a.get_lines()) == 3
+    ax_l, ax_t, ax_v = fig.get_axes()  # loss, accuracy on its training set, validation accuracy
+    assert len(ax_l.get_lines()) == 2 and len(ax_t.get_lines()) == 2 and len(ax_v.get_lines()) == 1
+
+
+def _footer(fig) -> str:
+    """The footer's notes and stamp as one line (it is wrapped to the figure's width)."""
+    t = getattr(fig, "_supxlabel", None)
+    return t.get_text().replace("\n", " ") if t is not None else ""
 
 
 def test_construction_curves_tolerates_missing():
     fig = viz.construction_curves({"d_robust": {"loss_curve": [1.0, 0.5, 0.2]}, "d_rand": {"hit_rate": 0.9}})
     ax = fig.get_axes()[0]
-    assert len(ax.get_lines()) == 1 and "d_rand" in ax.get_title()
+    assert len(ax.get_lines()) == 2  # the curve, and the triangle saying it still falls at its end
+    assert "No curve: D_rand" in _footer(fig)
 
 
 # --- saving ---------------------------------------------------------------------------------------
@@ -381,16 +391,17 @@ def test_perturbation_figure_is_titled_with_its_dataset():
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     figs = {name: viz.perturbation_maps(x, (x + 0.01).clamp(0, 1), title=name) for name in ("d_rand", "d_det")}
     titles = {name: f._suptitle.get_text() for name, f in figs.items()}
-    assert titles["d_rand"].startswith("d_rand: ") and titles["d_det"].startswith("d_det: ")
+    assert titles["d_rand"].startswith("D_rand: ") and titles["d_det"].startswith("D_det: ")  # the paper's names
     assert titles["d_rand"] != titles["d_det"]
 
 
 def test_construction_curve_is_drawn_at_the_logged_steps():
     meta = {"loss_curve": [4.0, 2.0, 1.0, 0.5], "loss_steps": [0, 50, 100, 150]}
     fig = viz.construction_curves({"d_robust": meta})
-    (line,) = fig.axes[0].get_lines()
+    line = next(ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "curve:d_robust:loss_curve")
     assert list(line.get_xdata()) == [0, 50, 100, 150], "x is the step number, not the index of the log point"
-    assert list(line.get_ydata()) == meta["loss_curve"]
+    # relative to step 0: D_R and D_NR match two models' representations, of different scales
+    assert list(line.get_ydata()) == [1.0, 0.5, 0.25, 0.125]
 
 
 def test_accuracy_vs_eps_starts_at_the_tables_clean_accuracy():
@@ -405,6 +416,304 @@ def test_accuracy_vs_eps_starts_at_the_tables_clean_accuracy():
 
 def test_training_curves_plot_only_the_evaluated_epochs():
     h = {"loss": [2.0, 1.5, 1.2, 1.0], "train_acc": [0.2, 0.4, 0.5, 0.6], "eval_acc": [None, 0.35, None, 0.45]}
-    ax_a = viz.training_curves({"d_det": h}).get_axes()[1]
-    ev = [ln for ln in ax_a.get_lines() if ln.get_label().endswith("eval")][0]
+    ax_v = viz.training_curves({"d_det": h}).get_axes()[2]
+    ev = [ln for ln in ax_v.get_lines() if ln.get_gid() == "d_det:eval_acc"][0]
     assert list(ev.get_xdata()) == [2, 4] and list(ev.get_ydata()) == [0.35, 0.45]
+
+
+# --- the shared style, the paper's names, percent axes, intervals and the stamp ------------------------------
+import re  # noqa: E402
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+
+from advlib.evaluate import pack_mask  # noqa: E402
+from advlib.viz import style  # noqa: E402
+
+INTERNAL = re.compile(r"\b(d_[a-z_]+|standard_targeted|control_[a-z]+)\b")  # row keys, never shown
+
+
+def _drawn(fig):
+    FigureCanvasAgg(fig).draw()
+    return fig, fig.canvas.get_renderer()
+
+
+def _texts(fig) -> list[str]:
+    """Every string a reader sees: titles, labels, tick labels, legends (axes and figure), figure texts."""
+    _drawn(fig)
+    out = [t.get_text() for t in fig.texts]
+    for ax in fig.get_axes():
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        out += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+        out += [t.get_text() for t in ax.texts]
+        if ax.get_legend():
+            out += [t.get_text() for t in ax.get_legend().get_texts()]
+    for leg in fig.legends:
+        out += [t.get_text() for t in leg.get_texts()]
+    return [t for t in out if t]
+
+
+def _legend_texts(fig) -> list[str]:
+    out = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    return out + [t.get_text() for ax in fig.get_axes() if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
+def _masks(acc: float, n: int, seed: int) -> str:
+    g = torch.Generator().manual_seed(seed)
+    m = torch.zeros(n, dtype=torch.bool)
+    m[torch.randperm(n, generator=g)[: round(acc * n)]] = True
+    return pack_mask(m)
+
+
+def _row(dataset, origin, seed, clean, robust, *, n=200, key="origin", eps="0.25"):
+    """A results.json row with per-image outcomes (clean and at ``eps``)."""
+    return {"dataset": dataset, key: origin, "seed": seed, "clean_n": n, "clean_acc": clean,
+            "robust_acc": {eps: robust}, "masks": {"clean": _masks(clean, n, seed), eps: _masks(robust, n, 100 + seed)},
+            "attack_desc": "PGD-20 (cross-entropy)", "paper": {"clean_acc": 0.84, "robust_acc": {"0.25": 0.48}}}
+
+
+SEEDED = {
+    "profile": "cpu", "seed": 0, "machine": {"commit": "2afc437c02371af331355e27a93ac5236469d183"},
+    "config": {"cifar_source": "outside the repository: cifar10-jpeg.zip", "n_test": 200},
+    "rows": [_row("standard", "cifar10", 0, 0.7, 0.1)]
+    + [_row("d_robust", "constructed", s, c, r) for s, c, r in ((0, 0.45, 0.25), (1, 0.40, 0.20), (2, 0.50, 0.30))]
+    + [_row("control_rnr", "cifar10", s, c, r, key="source") for s, c, r in ((0, 0.6, 0.05), (1, 0.62, 0.04))]
+    + [_row("d_rand", "constructed", s, c, r) for s, c, r in ((0, 0.30, 0.0), (1, 0.40, 0.0), (2, 0.35, 0.0))]
+    + [_row("control_rand", "cifar10", 0, 0.55, 0.02), _row("d_other", "constructed", 0, 0.2, 0.0)],
+}
+
+
+def test_stamp_text_names_profile_commit_data_and_n():
+    assert viz.stamp_text(SEEDED) == ("profile cpu · commit 2afc437 · a local copy of CIFAR-10 (JPEGs, zip) · "
+                                      "n = 200 test images")
+    assert viz.stamp_text({"profile": "smoke", "config": {"cifar_source": "sample"}}) == "profile smoke · the embedded sample"
+    from advlib.config import get_profile
+
+    text = viz.stamp_text(get_profile("smoke"), commit="abcdef0123+dirty")
+    assert text.startswith("profile smoke · commit abcdef0+dirty · the embedded sample")
+    transfer = {"profile": "cpu", "machine": {"commit": "3b5747887e"}, "settings": {"cifar_source": "torchvision", "n_test": 2000}}
+    assert viz.stamp_text(transfer) == "profile cpu · commit 3b57478 · torchvision's CIFAR-10 · n = 2,000 test images"
+    transfer["settings"]["cifar_source"] = "the embedded sample"  # transfer.json stores the rendered name
+    assert viz.stamp_text(transfer) == "profile cpu · commit 3b57478 · the embedded sample · n = 2,000 test images"
+
+
+def test_every_figure_saved_with_a_stamp_carries_it(tmp_path, images):
+    x, y = images
+    figs = [viz.image_grid(x[:4], y[:4]), viz.training_curves({"d_det": {"loss": [2.0, 1.0]}}),
+            viz.accuracy_vs_eps({"rows": SEEDED["rows"]}), viz.pixel_stats_figure({"CIFAR-10": x})]
+    for k, fig in enumerate(figs):
+        out = viz.save_figure(fig, f"fig_{k}", tmp_path, stamp="profile test · commit 1234567")
+        assert [p.suffix for p in out] == [".png", ".pdf"]
+        assert viz.get_stamp(fig) == "profile test · commit 1234567"
+        fig, r = _drawn(fig)
+        shown = [t for t in fig.texts if "profile test · commit 1234567" in t.get_text()]
+        assert len(shown) == 1, "the stamp is one text in the figure"
+        box = shown[0].get_window_extent(r)
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= fig.bbox.width + 1, "the stamp lies inside the figure"
+    # a figure drawn from a results dict stamps itself; a stamp given on saving replaces it
+    fig = viz.results_bars(SEEDED)
+    assert viz.get_stamp(fig) == viz.stamp_text(SEEDED) and viz.stamp_text(SEEDED) in _footer(fig)
+    viz.save_figure(fig, "fig_bars", tmp_path, formats=("png",), stamp={"profile": "other"})
+    assert viz.get_stamp(fig) == "profile other" and viz.stamp_text(SEEDED) not in _footer(fig)
+    assert viz.get_stamp(viz.results_bars(SEEDED, stamp=False)) is None
+
+
+def test_legends_and_labels_use_the_papers_names(images, run_sets):
+    x, y = images
+    hist = {"loss": [2.0, 1.0], "train_acc": [0.2, 0.4], "eval_acc": [0.1, 0.3]}
+    figs = {"eps": viz.accuracy_vs_eps(SEEDED), "bars": viz.results_bars(SEEDED),
+            "training": viz.training_curves({"d_robust": hist, "d_non_robust-seed1": hist, "control_rnr": hist,
+                                             "standard_targeted": hist}),
+            "construction": viz.construction_curves({"d_robust": {"loss_curve": [2.0, 1.0]}, "d_det": {}}),
+            "controls": viz.controls_bars([{"name": "d_rand", "group": "paper set", "clean_acc": 0.3}], results=SEEDED),
+            "spectra": viz.spectra_for(x, run_sets), "pixels": viz.pixel_stats_figure({"CIFAR-10": x, **run_sets}),
+            "side": viz.side_by_side_for(x, y, run_sets), "means": viz.class_means({"CIFAR-10": images, **run_sets})}
+    for name, fig in figs.items():
+        texts = _texts(fig)
+        bad = [t for t in texts if INTERNAL.search(t)]
+        assert not bad, f"{name}: internal names shown: {bad}"
+    legend = " | ".join(_legend_texts(figs["eps"]))
+    for shown in ("standard model", "D_R (3 seeds)", "control of D_R / D_NR (2 seeds)", "D_rand (3 seeds)",
+                  "control of D_rand"):
+        assert shown in legend
+    assert "D_other" not in legend, "notebook 07's controls are drawn in fig_controls"
+    assert "D_NR (1 seeds)" not in " ".join(_legend_texts(figs["training"]))
+    assert {"D_R", "D_NR", "control of D_R / D_NR"} <= set(_legend_texts(figs["training"]))
+    assert {"CIFAR-10", "D_R", "D_NR", "D_rand", "D_det"} <= set(_legend_texts(figs["pixels"]))
+    assert [ax.get_ylabel() for ax in figs["pixels"].get_axes()] == ["density", "mean pixel value", "std of pixel values"]
+
+
+def test_accuracy_axes_are_in_percent():
+    hist = {"loss": [2.0, 1.0], "train_acc": [0.2, 0.4], "eval_acc": [0.1, 0.3]}
+    transfer = {"rows": [{"arch": "tiny", "transfer_rate": 0.09, "ddet_acc": 0.2, "drand_acc": 0.25}], "fit": {}}
+    axes = [*viz.results_bars(SEEDED).get_axes(), viz.accuracy_vs_eps(SEEDED).get_axes()[0],
+            *viz.training_curves({"d_det": hist}).get_axes()[1:],
+            viz.controls_bars([{"name": "d_rand", "group": "paper set", "clean_acc": 0.3}]).get_axes()[0],
+            viz.transfer_scatter(transfer).get_axes()[0]]
+    for ax in axes:
+        _drawn(ax.figure)
+        labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+        assert labels and all(t.endswith("%") for t in labels), labels
+        lo, hi = ax.get_ylim()
+        assert -0.05 <= lo and hi <= 1.12, "fractions shown as 0–100%"
+        assert "(%)" not in ax.get_title()
+
+
+def test_colours_are_unique_per_dataset_and_shared_by_its_controls():
+    main = ["standard", "adversarial", "standard_targeted", "d_robust", "d_non_robust", "d_rand", "d_det", "CIFAR-10"]
+    colours = [style.color(n) for n in main]
+    assert len(set(colours)) == len(colours), dict(zip(main, colours, strict=True))
+    assert style.color("d_det-seed2") == style.color("d_det") and style.color("ddet_CIFAR") == style.color("d_det")
+    for control, dataset in (("control_rnr", "d_robust"), ("control_rand", "d_rand"), ("control_det", "d_det")):
+        assert style.color(control) == style.color(dataset) and style.linestyle(control) == "--"
+        assert style.hatch(control) and not style.hatch(dataset)
+    # and in a drawn figure: each line has its dataset's colour
+    ax = viz.accuracy_vs_eps(SEEDED).get_axes()[0]
+    lines = {ln.get_gid().split(":")[1]: ln for ln in ax.get_lines() if (ln.get_gid() or "").startswith("line:")}
+    assert set(lines) == {"standard", "d_robust", "control_rnr", "d_rand", "control_rand"}
+    for name, ln in lines.items():
+        assert matplotlib.colors.same_color(ln.get_color(), style.color(name))
+    assert lines["control_rnr"].get_linestyle() == "--" and lines["d_robust"].get_linestyle() == "-"
+
+
+def test_training_legend_fits_inside_the_figure_with_24_models():
+    h = {"loss": [2.0, 1.5, 1.2], "train_acc": [0.2, 0.4, 0.5], "eval_acc": [None, 0.35, 0.45]}
+    names = ["d_robust", "d_non_robust", "d_rand", "d_det", "control_rnr", "control_rand", "control_det", "standard"]
+    hist = {n + (f"-seed{k}" if k else ""): h for n in names for k in range(3)}
+    assert len(hist) == 24
+    fig, r = _drawn(viz.training_curves(hist))
+    (legend,) = fig.legends
+    assert len(legend.get_texts()) == len(names), "one entry per dataset, its seeds in the label"
+    assert all("(3 seeds)" in t.get_text() for t in legend.get_texts())
+    box, page = legend.get_window_extent(r), fig.bbox
+    assert box.x0 >= page.x0 and box.y0 >= page.y0 and box.x1 <= page.x1 and box.y1 <= page.y1
+    for ax in fig.get_axes():  # the legend sits above the panels, over none of them
+        assert not box.overlaps(ax.get_window_extent(r))
+        assert all(float(t).is_integer() for t in ax.get_xticks()), "whole epochs"
+    colours = {ln.get_gid().split(":")[0]: ln.get_color() for ax in fig.get_axes() for ln in ax.get_lines()}
+    assert colours["d_robust"] == colours["d_robust-seed2"] != colours["d_det-seed1"]
+
+
+TRANSFER = {
+    "profile": "cpu", "machine": {"commit": "3b57478"}, "settings": {"transfer_eps": 0.5, "n_test": 2000},
+    "fit": {"ddet": {"slope": 2.9, "intercept": -0.09, "r": 0.36}, "drand": {"slope": 2.6, "intercept": -0.03, "r": 0.31},
+            "source_whitebox_rate": 0.821},
+    "rows": [{"arch": a, "transfer_rate": x, "transfer_ci95": [x - 0.017, x + 0.018], "ddet_acc": d,
+              "ddet_ci95": [d - 0.012, d + 0.013], "drand_acc": d + 0.04, "drand_ci95": [d + 0.027, d + 0.054],
+              "transfer_n": 1000}
+             for a, x, d in (("linear", 0.086, 0.08), ("mlp", 0.071, 0.07), ("tiny", 0.097, 0.19), ("small", 0.08, 0.25))],
+}
+
+
+def test_transfer_scatter_fits_its_data_with_intervals_and_chance():
+    fig = viz.transfer_scatter(TRANSFER)
+    ax = fig.get_axes()[0]
+    lo, hi = ax.get_xlim()
+    xs = [r["transfer_ci95"] for r in TRANSFER["rows"]]
+    assert lo <= min(a for a, _ in xs) and hi >= max(b for _, b in xs), "every interval inside the axis"
+    assert hi - lo < 0.15, "the axis is not stretched to the source's white-box rate (82%)"
+    assert any("white-box rate: 82%" in t.get_text() for t in ax.texts), "named at the edge instead"
+    chance = [ln for ln in ax.get_lines() if list(ln.get_xdata()) == [0.1, 0.1] or list(ln.get_ydata()) == [0.1, 0.1]]
+    assert len(chance) == 2, "chance on both axes"
+    whiskers = [c for c in ax.collections if len(c.get_segments()) == 1]
+    assert len(whiskers) == 2 * 2 * 4, "x and y intervals of both points of every architecture"
+    assert "Whiskers: 95%" in _footer(fig) and "profile cpu" in _footer(fig)
+
+
+def test_controls_bars_use_the_mean_over_seeds():
+    summary = [{"name": "d_rand", "label": "D_rand (adv. to random class)", "group": "paper set", "clean_acc": 0.30,
+                "clean_ci95": [0.24, 0.37], "train_n": 6000},
+               {"name": "d_other", "label": "D_other", "group": "control", "clean_acc": 0.2, "train_n": 6000}]
+    fig = viz.controls_bars(summary, results=SEEDED)
+    ax = fig.get_axes()[0]
+    bars = {p.get_gid().split(":")[1]: p for p in ax.patches if (p.get_gid() or "").startswith("bar:")}
+    assert list(bars) == ["d_rand", "control_rand", "d_other"], "the matched control beside its set"
+    masks = [r for r in SEEDED["rows"] if r["dataset"] == "d_rand"]
+    assert bars["d_rand"].get_height() == pytest.approx(np.mean([r["clean_acc"] for r in masks]), abs=1e-9)
+    assert bars["d_rand"].get_height() == pytest.approx(0.35), "the mean of seeds 0-2, not seed 0's 30%"
+    assert bars["control_rand"].get_hatch() == "///"
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert "3 seeds" in ticks[0] and "6,000 train" in ticks[0]
+    assert "95% bootstrap interval over seeds and test images" in _footer(fig) and "Wilson" in _footer(fig)
+    # without results.json: the entries' own numbers
+    plain = viz.controls_bars(summary).get_axes()[0]
+    assert [p.get_height() for p in plain.patches if (p.get_gid() or "").startswith("bar:")][0] == pytest.approx(0.30)
+
+
+def test_results_bars_show_the_mean_and_bootstrap_interval_over_seeds():
+    from advlib import stats
+    from advlib.evaluate import unpack_mask
+
+    fig = viz.results_bars(SEEDED)
+    top = fig.get_axes()[0]
+    groups = viz.rows.groups(SEEDED, skip=style.NOTEBOOK07)
+    k = [g.dataset for g in groups].index("d_robust")
+    mine = top.patches[2 * k]
+    rows = [r for r in SEEDED["rows"] if r["dataset"] == "d_robust"]
+    est, lo, hi = stats.bootstrap_mean([unpack_mask(r["masks"]["clean"], 200).numpy() for r in rows])
+    assert mine.get_height() == pytest.approx(est)
+    caps = [c for c in top.collections if len(c.get_segments()) == 1]
+    segs = [c.get_segments()[0] for c in caps]
+    cx = mine.get_x() + mine.get_width() / 2
+    seg = next(s for s in segs if abs(s[0][0] - cx) < 1e-9)
+    assert sorted([seg[0][1], seg[1][1]]) == pytest.approx([lo, hi]), "the whisker is the 95% bootstrap interval"
+    assert "95% bootstrap interval over seeds and test images" in _footer(fig)
+    assert "Robust accuracy: PGD-20" in _footer(fig)
+
+
+def test_rows_are_read_by_origin_or_source():
+    groups = viz.rows.groups({"rows": [{"dataset": "d_rand", "origin": "constructed", "clean_acc": 0.3},
+                                       {"dataset": "d_rand", "source": "released", "clean_acc": 0.4}]})
+    assert [(g.dataset, g.origin, g.label) for g in groups] == [("d_rand", "constructed", "D_rand (constructed)"),
+                                                               ("d_rand", "released", "D_rand (released)")]
+
+
+def test_accuracy_vs_eps_says_which_radii_have_fewer_seeds():
+    rows = [_row("d_robust", "constructed", s, 0.45, 0.25) for s in range(3)]
+    rows[0]["robust_acc"]["1.0"] = 0.02
+    rows[0]["masks"]["1.0"] = _masks(0.02, 200, 7)
+    ax = viz.accuracy_vs_eps({"rows": rows}).get_axes()[0]
+    assert _legend_texts(ax.figure)[0] == "D_R (3 seeds; ε = 1: 1)"
+    hollow = [ln for ln in ax.get_lines() if ln.get_markerfacecolor() == "white"]
+    assert [list(ln.get_xdata()) for ln in hollow] == [[1.0]]
+
+
+def test_side_by_side_puts_no_label_under_a_start_image(images):
+    x, y = images
+    src = torch.arange(10)
+    fs = viz.FeatureSet("d_robust", x[src], y[src], {"source_indices": src.tolist(), "start_indices": ((src + 3) % 20).tolist()})
+    det = viz.FeatureSet("d_det", x[src], (y[src] + 1) % 10, {"source_indices": src.tolist()})
+    fig = viz.side_by_side_for(x, y, {"d_robust": fs, "d_det": det})
+    axes = np.array(fig.get_axes()).reshape(-1, 4)  # original | start of D_R | D_R | D_det
+    assert [ax.get_title() for ax in axes[0]] == ["original", "start of\nD_R", "D_R\n", "D_det"]
+    assert all(ax.get_xlabel() == "" for ax in axes[:, 1]), "the start image is only where the descent began"
+    assert all(ax.get_xlabel() == "" for ax in axes[:, 2]), "D_R keeps the original's label"
+    assert all(ax.get_xlabel().startswith("label: ") for ax in axes[:, 3])
+
+
+def test_figures_leave_the_global_rcparams_alone(images):
+    before = dict(matplotlib.rcParams)
+    viz.results_bars(SEEDED)
+    viz.pixel_stats_figure({"CIFAR-10": images[0]})
+    after = dict(matplotlib.rcParams)
+    assert {k for k in before if before[k] != after[k]} <= {"backend"}
+
+
+def test_figures_are_sized_for_a_report(images, run_sets):
+    x, y = images
+    hist = {"loss": [2.0, 1.0], "train_acc": [0.2, 0.4], "eval_acc": [0.1, 0.3]}
+    for fig in (viz.accuracy_vs_eps(SEEDED), viz.results_bars(SEEDED), viz.training_curves({"d_det": hist}),
+                viz.controls_bars([{"name": "d_rand", "group": "paper set", "clean_acc": 0.3}]),
+                viz.transfer_scatter(TRANSFER), viz.spectra_for(x, run_sets), viz.side_by_side_for(x, y, run_sets),
+                viz.class_means({"CIFAR-10": images}), viz.image_grid(x, y)):
+        assert fig.get_figwidth() <= style.WIDTH + 0.01
+
+
+def test_gaussian_panel_c_draws_the_robust_worst_case():
+    from advlib import gaussian as G
+
+    ax = G.theory_figure(1.0, 10.0, 2, n=300).axes[2]
+    labels = [ln.get_label() for ln in ax.get_lines()]
+    assert "robust, worst case over μ* (Thm 3)" in labels and "standard, worst case over μ* (Thm 3)" in labels
+    worst = next(ln for ln in ax.get_lines() if ln.get_label() == "robust, worst case over μ* (Thm 3)").get_ydata()
+    std = next(ln for ln in ax.get_lines() if ln.get_label() == "standard, worst case over μ* (Thm 3)").get_ydata()
+    assert worst[0] == pytest.approx(std[0]) and worst[-1] > std[0], "robust training lifts the floor (Theorem 3)"

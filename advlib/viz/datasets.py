@@ -1,5 +1,5 @@
 """Figures of images and feature datasets: grids, side-by-side rows, class means, perturbations,
-power spectra and pixel statistics, plus loading a run's sets for them.
+plus loading a run's sets for them (spectra and pixel statistics: :mod:`advlib.viz.spectra`).
 
 Images are float tensors (or arrays) NCHW in [0, 1]. Feature datasets appear in three shapes, all
 accepted where a set is expected: an images tensor, an ``(images, labels)`` pair, or a
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from ..config import CIFAR10_CLASSES
-from .common import _COLORS, _figure, message_figure
+from . import style
+from .common import _figure, add_note, auto_stamp, message_figure
 
 
 # --- data plumbing ------------------------------------------------------------------------------
@@ -136,35 +136,27 @@ def _class_name(class_names, y) -> str:
     return class_names[y] if class_names and 0 <= y < len(class_names) else str(y)
 
 
-def _freq_axis(ax) -> None:
-    """Log frequency axis with ticks at 1/32, 1/16, ... cycles/pixel (readable, and the CIFAR grid)."""
-    ticks = [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2]
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(ticker.FixedFormatter(["1/32", "1/16", "1/8", "1/4", "1/2"]))
-    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
-    ax.set_xlabel("spatial frequency (cycles/pixel)")
-    ax.axvline(0.5, color="0.6", ls=":", lw=1)  # Nyquist along one axis; beyond it only corners
-
-
-def _log_y(ax) -> None:
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+def _cell(ncol: int, size: float, margin: float = 0.3) -> float:
+    """The side of one image panel: ``size`` inches, less when ``ncol`` of them would pass the width a
+    report prints."""
+    return min(size, (style.WIDTH - margin) / max(ncol, 1))
 
 
 # --- image grids --------------------------------------------------------------------------------
+@style.styled
 def image_grid(images, labels=None, *, nrow: int = 8, title: str | None = None,
-               class_names=CIFAR10_CLASSES) -> Figure:
-    """One panel per image, ``nrow`` images per row (as torchvision's ``make_grid``); labels as titles."""
+               class_names=CIFAR10_CLASSES, stamp: str | None = None) -> Figure:
+    """One panel per image, ``nrow`` images per row (as torchvision's ``make_grid``); labels as titles.
+    ``stamp``: a footer line (see :func:`advlib.viz.stamp_text`)."""
     x = _images(images)
     n = len(x)
     if n == 0:
         raise ValueError("image_grid: no images")
     ncol = max(1, min(nrow, n))
     rows = math.ceil(n / ncol)
-    fig = _figure(figsize=(1.15 * ncol, 1.3 * rows + (0.4 if title else 0)), layout="constrained")
+    cell = _cell(ncol, 1.15)
+    fig = _figure(figsize=(cell * ncol + 0.2, (cell + 0.18) * rows + (0.4 if title else 0) + (0.2 if stamp else 0)),
+                  layout="constrained")
     axes = fig.subplots(rows, ncol, squeeze=False).ravel()
     for i, ax in enumerate(axes):
         if i >= n:
@@ -173,9 +165,10 @@ def image_grid(images, labels=None, *, nrow: int = 8, title: str | None = None,
         ax.imshow(_hwc(x[i]), interpolation="nearest")
         _plain(ax)
         if labels is not None:
-            ax.set_title(_class_name(class_names, labels[i]), fontsize=7)
+            ax.set_title(_class_name(class_names, labels[i]), fontsize=style.TINY + 0.5, pad=2)
     if title:
         fig.suptitle(title)
+    auto_stamp(fig, stamp)
     return fig
 
 
@@ -224,8 +217,10 @@ def pick_common(labels, source_indices: dict, *, per_class: int = 1, num_classes
     return out
 
 
+@style.styled
 def side_by_side(original, sets: dict, *, indices, labels=None, source_indices: dict | None = None,
-                 set_labels: dict | None = None, class_names=CIFAR10_CLASSES) -> Figure:
+                 set_labels: dict | None = None, class_names=CIFAR10_CLASSES, titles: dict | None = None,
+                 stamp: str | None = None) -> Figure:
     """Rows = examples, columns = the original and each set's image built from it.
 
     ``original``: the originals' images (all of them; rows are picked by ``indices``).
@@ -234,8 +229,11 @@ def side_by_side(original, sets: dict, *, indices, labels=None, source_indices: 
     ``labels``: the originals' labels (all of them, or one per row) for the row titles.
     ``source_indices``: name -> meta ``source_indices``; a set with none is taken row-for-row
     (row i <-> original i) and its column title says so with a ``*``.
-    ``set_labels``: name -> labels of the set (shown under each panel, e.g. D_det's targets).
-    A set with no row for an example shows an empty panel.
+    ``set_labels``: name -> labels of the set, shown under each panel as "label: cat" (e.g. D_det's
+    targets); a name mapped to None shows none, and a column whose shown labels all equal the
+    originals' shows none either (D_R, D_NR keep their label). ``titles``: name -> column title
+    (default: the paper's name). A set with no row for an example shows an empty panel.
+    ``stamp``: a footer line (see :func:`advlib.viz.stamp_text`).
     """
     x0 = _images(original)
     indices = torch.as_tensor(indices, dtype=torch.long).flatten()
@@ -243,6 +241,7 @@ def side_by_side(original, sets: dict, *, indices, labels=None, source_indices: 
         raise ValueError("side_by_side: no indices to show")
     source_indices = dict(source_indices or {})
     set_labels = dict(set_labels or {})
+    titles = dict(titles or {})
     cols, col_titles = [(x0, indices, None)], ["original"]
     for name, s in sets.items():
         imgs = _images(s)
@@ -250,12 +249,13 @@ def side_by_side(original, sets: dict, *, indices, labels=None, source_indices: 
             source_indices.setdefault(name, s.source_indices)
             set_labels.setdefault(name, s.labels)
         src = source_indices.get(name)
+        title = titles.get(name, style.display(name))
         if src is None:
             rows = torch.where(indices < len(imgs), indices, torch.full_like(indices, -1))
-            col_titles.append(name + "*")
+            col_titles.append(title + "*")
         else:
             rows = align_by_source(src, indices)
-            col_titles.append(name)
+            col_titles.append(title)
         cols.append((imgs, rows, set_labels.get(name)))
     row_labels = None
     if labels is not None:
@@ -267,7 +267,15 @@ def side_by_side(original, sets: dict, *, indices, labels=None, source_indices: 
         else:
             raise ValueError(f"side_by_side: {len(lab)} labels; expected one per original ({len(x0)}) or per row ({len(indices)})")
     n, m = len(indices), len(cols)
-    fig = _figure(figsize=(1.3 * m + 0.6, 1.35 * n + 0.3), layout="constrained")
+    captioned = []
+    for j, (imgs, rows, slabels) in enumerate(cols):
+        shown = [int(slabels[int(r)]) for r in rows if slabels is not None and 0 <= int(r) < len(imgs)]
+        same = row_labels is not None and shown == [int(row_labels[i]) for i, r in enumerate(rows)
+                                                    if 0 <= int(r) < len(imgs)]
+        captioned.append(j > 0 and slabels is not None and not same)
+    cell = _cell(m, 1.2, margin=0.7)
+    fig = _figure(figsize=(cell * m + 0.7, (cell + (0.16 if any(captioned) else 0.04)) * n + 0.5),
+                  layout="constrained")
     axes = fig.subplots(n, m, squeeze=False)
     for j, (imgs, rows, slabels) in enumerate(cols):
         for i in range(n):
@@ -275,26 +283,33 @@ def side_by_side(original, sets: dict, *, indices, labels=None, source_indices: 
             _plain(ax)
             if 0 <= r < len(imgs):
                 ax.imshow(_hwc(imgs[r]), interpolation="nearest")
-                if j > 0 and slabels is not None:
-                    ax.set_xlabel(f"→ {_class_name(class_names, slabels[r])}", fontsize=7, labelpad=1)
+                if captioned[j]:
+                    ax.set_xlabel(f"label: {_class_name(class_names, slabels[r])}", fontsize=style.TINY, labelpad=1)
             else:
                 ax.set_facecolor("0.92")
                 ax.text(0.5, 0.5, "—", ha="center", va="center", transform=ax.transAxes, color="0.5")
             if i == 0:
-                ax.set_title(col_titles[j], fontsize=9)
+                ax.set_title(col_titles[j], fontsize=style.SMALL)
             if j == 0:
                 name = _class_name(class_names, row_labels[i]) if row_labels is not None else ""
-                ax.set_ylabel(f"{name}\n#{int(indices[i])}", fontsize=7)
+                ax.set_ylabel(f"{name}\n#{int(indices[i])}", fontsize=style.TINY + 0.5)
+    if any(captioned):
+        add_note(fig, "\"label: …\" under a panel: the label the set gives that image (D_rand / D_det: the "
+                      "attack's target); the row's own label is at the left.")
     if any(t.endswith("*") for t in col_titles):
-        fig.suptitle("* no source indices: row i shown beside original i", fontsize=8)
+        add_note(fig, "* no source indices: row i shown beside original i.")
+    auto_stamp(fig, stamp)
     return fig
 
 
-def class_means(sets: dict, *, class_names=CIFAR10_CLASSES, num_classes: int = 10) -> Figure:
-    """Mean image of each class: rows = sets (name -> (images, labels)), columns = classes."""
+@style.styled
+def class_means(sets: dict, *, class_names=CIFAR10_CLASSES, num_classes: int = 10, stamp: str | None = None) -> Figure:
+    """Mean image of each class: rows = sets (name -> (images, labels)), columns = classes.
+    ``stamp``: a footer line (see :func:`advlib.viz.stamp_text`)."""
     if not sets:
         raise ValueError("class_means: no sets")
-    fig = _figure(figsize=(1.05 * num_classes + 0.8, 1.15 * len(sets) + 0.4), layout="constrained")
+    cell = _cell(num_classes, 1.05, margin=0.9)
+    fig = _figure(figsize=(cell * num_classes + 0.9, (cell + 0.05) * len(sets) + 0.5), layout="constrained")
     axes = fig.subplots(len(sets), num_classes, squeeze=False)
     for i, (name, s) in enumerate(sets.items()):
         x, y = _pair(s)
@@ -309,19 +324,23 @@ def class_means(sets: dict, *, class_names=CIFAR10_CLASSES, num_classes: int = 1
             else:
                 ax.set_facecolor("0.92")
             if i == 0:
-                ax.set_title(_class_name(class_names, c), fontsize=8)
+                ax.set_title(_class_name(class_names, c), fontsize=style.TINY + 0.5, pad=2)
             if c == 0:
-                ax.set_ylabel(f"{name}\n(n={n})", fontsize=8)
+                ax.set_ylabel(f"{style.display(name)}\n{n:,} images", fontsize=style.TINY + 0.5)
+    auto_stamp(fig, stamp)
     return fig
 
 
+@style.styled
 def perturbation_maps(x, x_adv, *, magnify: float | None = None, labels=None, targets=None,
-                      class_names=CIFAR10_CLASSES, title: str | None = None) -> Figure:
+                      class_names=CIFAR10_CLASSES, title: str | None = None, stamp: str | None = None) -> Figure:
     """Rows: original | adversarial | perturbation (x_adv - x), magnified; one column per example.
 
     The perturbation is shown as ``0.5 + magnify * (x_adv - x)``; ``magnify=None`` picks the factor
     that maps the largest |delta| in the batch to the full range. The factor is in the row title, the
-    per-example L2 norm in each column title.
+    per-example L2 norm in each column title; ``targets`` (the set's labels) read "label: cat" under
+    the adversarial image. ``title`` names the set (its paper name in the title). ``stamp``: a footer
+    line (see :func:`advlib.viz.stamp_text`).
     """
     x, xa = _images(x), _images(x_adv)
     if x.shape != xa.shape:
@@ -334,7 +353,8 @@ def perturbation_maps(x, x_adv, *, magnify: float | None = None, labels=None, ta
         peak = float(delta.abs().max())
         magnify = 0.5 / peak if peak > 0 else 1.0
     n = len(x)
-    fig = _figure(figsize=(1.25 * n + 0.9, 4.3), layout="constrained")
+    cell = _cell(n, 1.2, margin=0.9)
+    fig = _figure(figsize=(cell * n + 0.9, 3 * cell + 1.3), layout="constrained")
     axes = fig.subplots(3, n, squeeze=False)
     row_names = ("original", "adversarial", f"δ ×{magnify:.3g}")
     for j in range(n):
@@ -344,15 +364,17 @@ def perturbation_maps(x, x_adv, *, magnify: float | None = None, labels=None, ta
             ax.imshow(_hwc(img), interpolation="nearest")
             _plain(ax)
             if j == 0:
-                ax.set_ylabel(row_names[i], fontsize=8)
+                ax.set_ylabel(row_names[i], fontsize=style.TINY + 0.5)
         col_title = f"‖δ‖₂={norms[j]:.2f}"  # (not ``title``: that names the dataset in the suptitle)
         if labels is not None:
             col_title = f"{_class_name(class_names, labels[j])}\n" + col_title
-        axes[0, j].set_title(col_title, fontsize=7)
+        axes[0, j].set_title(col_title, fontsize=style.TINY, pad=2)
         if targets is not None:
-            axes[1, j].set_title(f"→ {_class_name(class_names, targets[j])}", fontsize=7)
-    fig.suptitle(f"{title + ': ' if title else ''}perturbations (δ = x_adv − x, shown as 0.5 + {magnify:.3g}·δ)",
-                 fontsize=9)
+            axes[1, j].set_title(f"label: {_class_name(class_names, targets[j])}", fontsize=style.TINY, pad=2)
+    name = style.display(title) if title else ""
+    fig.suptitle(f"{name + ': ' if name else ''}perturbations (δ = x_adv − x, shown as 0.5 + {magnify:.3g}·δ)",
+                 fontsize=style.FONT)
+    auto_stamp(fig, stamp)
     return fig
 
 
@@ -391,153 +413,31 @@ def perturbations(sets: dict, originals, names=("d_rand", "d_det"), *, n: int = 
     return out
 
 
-# --- frequency content --------------------------------------------------------------------------
-@torch.no_grad()
-def radial_power_spectrum(images, *, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged power spectrum, averaged over images and channels.
-
-    Each image channel has its mean subtracted, then ``|FFT2|^2`` (orthonormal, so white noise of
-    variance s^2 has power s^2 at every frequency) is averaged over images and channels and then over
-    rings of integer radius ``k = round(sqrt(kx^2 + ky^2))``, with kx, ky the integer frequency
-    indices of an H x W image (for non-square images, in units of 1/min(H, W)).
-
-    Returns ``freq`` = k / min(H, W) in cycles per pixel, for k = 1 .. max (so 1/32 .. ~0.5·sqrt(2)
-    for CIFAR; DC is dropped, it is zero after mean subtraction; beyond 0.5 only the corners of the
-    spectrum contribute), and ``power`` = the mean power in each ring.
-    """
-    x = _images(images)
-    N, C, H, W = x.shape
-    if N == 0:
-        raise ValueError("radial_power_spectrum: no images")
-    side = min(H, W)
-    fy, fx = torch.fft.fftfreq(H), torch.fft.fftfreq(W)  # cycles/pixel
-    radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
-    bins = torch.round(radius * side).long().flatten()
-    acc = torch.zeros(H, W, dtype=torch.float64)
-    for i in range(0, N, batch_size):
-        xc = x[i:i + batch_size].double()
-        xc = xc - xc.mean(dim=(-2, -1), keepdim=True)
-        acc += torch.fft.fft2(xc, norm="ortho").abs().pow(2).sum(dim=(0, 1))
-    mean2d = (acc / (N * C)).flatten()
-    nb = int(bins.max()) + 1
-    power = torch.zeros(nb, dtype=torch.float64).scatter_add_(0, bins, mean2d)
-    counts = torch.bincount(bins, minlength=nb).double()
-    power = power / counts.clamp_min(1)
-    freq = torch.arange(nb, dtype=torch.float64) / side
-    return freq[1:].numpy(), power[1:].numpy()
-
-
-def spectra_figure(sets: dict, *, relative_to: str | None = None, deltas: dict | None = None) -> Figure:
-    """Log-log radial power spectra of each set (name -> images), and optionally:
-
-    - ``relative_to``: a key of ``sets`` (e.g. ``"CIFAR-10"``); adds a panel with each set's power
-      divided by that one's. Above 1 at high frequency = the set carries extra high-frequency energy.
-    - ``deltas``: name -> perturbations (x_adv - x); adds a panel of their spectra, each normalized to
-      unit mean power, beside the flat line of white noise and the (normalized) natural-image spectrum.
-
-    The vertical line marks the Nyquist frequency along one axis (0.5 cycles/pixel).
-    """
-    if not sets:
-        raise ValueError("spectra_figure: no sets")
-    if relative_to is not None and relative_to not in sets:
-        raise ValueError(f"spectra_figure: relative_to={relative_to!r} is not one of {list(sets)}")
-    spectra = {name: radial_power_spectrum(s) for name, s in sets.items()}
-    npanel = 1 + (relative_to is not None) + bool(deltas)
-    fig = _figure(figsize=(4.6 * npanel, 3.8), layout="constrained")
-    axes = list(fig.subplots(1, npanel, squeeze=False)[0])
-    ax = axes.pop(0)
-    for k, (name, (f, p)) in enumerate(spectra.items()):
-        ax.plot(f, p, label=name, color=_COLORS[k % 10], lw=2 if name == relative_to else 1.3)
-    ax.set_yscale("log")
-    _freq_axis(ax)
-    ax.set(ylabel="mean power |FFT|²", title="radial power spectrum")
-    ax.legend(fontsize=7)
-    if relative_to is not None:
-        ax = axes.pop(0)
-        f_ref, p_ref = spectra[relative_to]
-        for k, (name, (f, p)) in enumerate(spectra.items()):
-            if name == relative_to:
-                continue
-            ax.plot(f, p / np.maximum(p_ref, 1e-30), label=name, color=_COLORS[k % 10])
-        ax.axhline(1.0, color="0.3", lw=1)
-        _log_y(ax)
-        _freq_axis(ax)
-        ax.set(ylabel=f"power / power({relative_to})", title=f"relative to {relative_to} (>1: more power)")
-        ax.legend(fontsize=7)
-    if deltas:
-        ax = axes.pop(0)
-        for k, (name, d) in enumerate(deltas.items()):
-            f, p = radial_power_spectrum(d)
-            ax.plot(f, p / max(p.mean(), 1e-30), label=f"δ {name}", color=_COLORS[(k + len(sets)) % 10])
-        if relative_to is not None:
-            f_ref, p_ref = spectra[relative_to]
-            ax.plot(f_ref, p_ref / p_ref.mean(), color="0.3", lw=1.2, ls="--", label=f"{relative_to} images")
-        ax.axhline(1.0, color="0.6", lw=1, ls="-.", label="white noise")
-        ax.set_yscale("log")
-        _freq_axis(ax)
-        ax.set(ylabel="power / mean power", title="spectrum of the perturbations")
-        ax.legend(fontsize=7)
-    return fig
-
-
-def pixel_stats_figure(sets: dict, *, max_images: int = 5000, bins: int = 64) -> Figure:
-    """Histogram of pixel values per set, and per-channel mean and standard deviation bars.
-
-    Sets are name -> images (or pairs / FeatureSets). Statistics use at most ``max_images`` images
-    per set (the first ones), which is plenty for a histogram of 3·32·32 values each.
-    """
-    if not sets:
-        raise ValueError("pixel_stats_figure: no sets")
-    fig = _figure(figsize=(13, 3.6), layout="constrained")
-    ax_h, ax_m, ax_s = fig.subplots(1, 3)
-    edges = np.linspace(0, 1, bins + 1)
-    width = 0.8 / len(sets)
-    for k, (name, s) in enumerate(sets.items()):
-        x = _images(s)[:max_images]
-        hist = torch.histc(x.clamp(0, 1), bins=bins, min=0, max=1).numpy()
-        ax_h.stairs(hist / max(hist.sum(), 1) * bins, edges, label=name, color=_COLORS[k % 10], lw=1.3)
-        mean = x.mean(dim=(0, 2, 3)).numpy()
-        std = x.std(dim=(0, 2, 3)).numpy() if x.numel() > x.shape[1] else np.zeros(x.shape[1])
-        pos = np.arange(len(mean)) + (k - (len(sets) - 1) / 2) * width
-        ax_m.bar(pos, mean, width, label=name, color=_COLORS[k % 10])
-        ax_s.bar(pos, std, width, label=name, color=_COLORS[k % 10])
-    ax_h.set(xlabel="pixel value", ylabel="density", title="pixel values (all channels)", xlim=(0, 1))
-    ax_h.legend(fontsize=7)
-    channels = ["R", "G", "B"] if _images(next(iter(sets.values()))).shape[1] == 3 else None
-    for ax, what in ((ax_m, "mean"), (ax_s, "std")):
-        ax.set_title(f"per-channel {what}")
-        if channels:
-            ax.set_xticks(range(3), channels)
-    return fig
-
-
 # --- one call per notebook figure (each copes with a run that holds no sets) ---------------------
-def side_by_side_for(x0, y0, sets: dict, *, per_class: int = 1, class_names=CIFAR10_CLASSES) -> Figure:
+def side_by_side_for(x0, y0, sets: dict, *, per_class: int = 1, class_names=CIFAR10_CLASSES,
+                     stamp: str | None = None) -> Figure:
     """The side-by-side figure of a run: per class one original, and for each set the image built
     from it; for D_R / D_NR the *start image* the descent began from is shown just before the
-    result, so a reader can judge how much of it remains."""
+    result (titled "start of D_R", no label under it: it is only where the descent began), so a
+    reader can judge how much of it remains."""
     if not sets:
         return message_figure("no datasets in this run yet: run notebooks 01-02 first")
     cols: dict = {}
+    titles, no_labels = {}, {}
     for name, fs in sets.items():
         start = fs.start_indices if isinstance(fs, FeatureSet) else None
         if start is not None and fs.source_indices is not None:
-            cols[f"{name} start"] = FeatureSet(f"{name} start", _images(x0)[start], fs.labels,
-                                               {"source_indices": fs.meta["source_indices"]})
+            key = f"{name} start"
+            cols[key] = FeatureSet(key, _images(x0)[start], fs.labels, {"source_indices": fs.meta["source_indices"]})
+            titles[key], no_labels[key] = f"start of\n{style.display(name)}", None
         cols[name] = fs
+        titles[name] = style.display(name) + ("\n" if any(k.startswith(f"{name} ") for k in titles) else "")
     idx = pick_common(y0, {n: getattr(s, "source_indices", None) for n, s in sets.items()}, per_class=per_class)
-    return side_by_side(x0, cols, indices=idx, labels=y0, class_names=class_names)
+    return side_by_side(x0, cols, indices=idx, labels=y0, class_names=class_names, titles=titles,
+                        set_labels=no_labels, stamp=stamp)
 
 
-def perturbation_figures(sets: dict, originals, *, n: int = 8) -> dict[str, Figure]:
+def perturbation_figures(sets: dict, originals, *, n: int = 8, stamp: str | None = None) -> dict[str, Figure]:
     """name -> perturbation figure (titled with the set's name) for D_rand / D_det when present."""
-    return {name: perturbation_maps(**perturbation_pairs(sets[name], originals, n=n))
+    return {name: perturbation_maps(**perturbation_pairs(sets[name], originals, n=n), stamp=stamp)
             for name in linked(sets, ("d_rand", "d_det"))}
-
-
-def spectra_for(x0, sets: dict) -> Figure:
-    """Spectra of CIFAR-10 and every set, relative to CIFAR-10, with the D_rand / D_det perturbations."""
-    if not sets:
-        return message_figure("no datasets in this run yet: run notebooks 01-02 first")
-    images = {"CIFAR-10": _images(x0), **{n: s.images if isinstance(s, FeatureSet) else s for n, s in sets.items()}}
-    return spectra_figure(images, relative_to="CIFAR-10", deltas=perturbations(sets, x0))
