@@ -177,10 +177,11 @@ def table(rows: list[dict]):
 
 
 def save(run: Run, fig, name: str):
-    """Save ``fig`` as ``<figures>/<name>.png`` and ``.pdf`` and return it (the cell shows it)."""
+    """Save ``fig`` as ``<figures>/<name>.png`` and ``.pdf`` and return it (the cell shows it); a
+    figure that does not stamp itself gets the run's stamp (profile, commit, data)."""
     from .. import viz
 
-    viz.save_figure(fig, name, run.figures)
+    viz.save_figure(fig, name, run.figures, stamp=None if viz.get_stamp(fig) else viz.stamp_text(run.cfg))
     return fig
 
 

@@ -230,9 +230,12 @@ def summary_table(entries: list[dict]):
 
 
 def figure(run: Run, entries: list[dict]):
+    """The controls beside D_rand / D_det: each bar the mean over seeds with its 95% interval."""
+    from .. import results as rs
     from .. import viz
 
-    return save(run, viz.controls_bars(entries), "fig_controls")
+    results = rs.load_results(run.paths.results) if run.paths.results.is_file() else None
+    return save(run, viz.controls_bars(entries, results=results), "fig_controls")
 
 
 def _ci_txt(e: dict) -> str:
