@@ -190,21 +190,62 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
 
 
 # --- progress ---------------------------------------------------------------------------------------
-def progress_bar(**kwargs):
-    """A tqdm bar: a widget in Jupyter, plain text in a terminal, and plain text streamed at most
-    every 20 s when ``python -m advlib run`` executes the notebooks (it sets ADVLIB_PROGRESS=text,
-    so a long headless run shows where it is without flooding the console or the saved notebook)."""
-    if os.environ.get("ADVLIB_PROGRESS") == "text":
+class StageLine:
+    """What a progress bar is in an executed notebook: one line when the stage starts and one when it
+    ends (how much, how long, how fast), on stderr, instead of a stream of redrawn bars. Implements
+    the part of tqdm's interface the library uses (update, set_postfix, close, a context manager)."""
+
+    def __init__(self, total=None, initial=0, desc="", unit="it", disable=False, **_):
+        self.total, self.n, self.desc, self.unit, self.disable = total, initial or 0, desc or "progress", unit, disable
+        self.start_n, self.t0, self.postfix, self.closed = self.n, time.perf_counter(), "", False
+        if not disable:
+            left = "" if total is None else f"{(total - self.n):,} {unit}" + (f" (of {total:,})" if self.n else "")
+            self._print(f"{self.desc}: {left} ...")
+
+    def _print(self, text: str) -> None:
         import sys
 
-        from tqdm.std import tqdm
+        print(f"[advlib] {text}", file=sys.stderr, flush=True)
 
-        kwargs.setdefault("mininterval", 20.0)
-        kwargs.setdefault("file", sys.stderr)
-        kwargs.setdefault("ascii", True)
-        kwargs.pop("dynamic_ncols", None)
-        kwargs.setdefault("ncols", 100)
-        return tqdm(**kwargs)
+    def update(self, n=1):
+        self.n += n
+
+    def set_postfix(self, ordered_dict=None, **kwargs):
+        items = {**(ordered_dict or {}), **kwargs}
+        self.postfix = ", ".join(f"{k}={v}" for k, v in items.items())
+
+    def close(self):
+        if self.closed or self.disable:
+            self.closed = True
+            return
+        self.closed = True
+        seconds = time.perf_counter() - self.t0
+        done = self.n - self.start_n
+        rate = f", {done / seconds:,.0f} {self.unit}/s" if seconds > 0 and done else ""
+        post = f" ({self.postfix})" if self.postfix else ""
+        self._print(f"{self.desc}: {done:,} {self.unit} in {_duration(seconds)}{rate}{post}")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _duration(s: float) -> str:
+    if s < 60:
+        return f"{s:.1f} s"
+    m, sec = divmod(round(s), 60)
+    return f"{m} min {sec:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
+def progress_bar(**kwargs):
+    """A tqdm bar: a widget in Jupyter and plain text in a terminal; when ``python -m advlib run``
+    executes the notebooks (it sets ADVLIB_PROGRESS=text) a :class:`StageLine` instead, so a long
+    headless run says where it is, stage by stage, without flooding the console or the saved
+    notebook."""
+    if os.environ.get("ADVLIB_PROGRESS") == "text":
+        return StageLine(**kwargs)
     from tqdm.auto import tqdm
 
     return tqdm(**kwargs)

@@ -77,10 +77,34 @@ class Run:
         return None if seed == self.cfg.seed else seed
 
 
+class MissingInput(FileNotFoundError):
+    """What a step raises when an earlier notebook has not made its inputs yet. In a notebook it
+    shows as one line that names the notebook or command to run (no traceback); the cell still
+    fails, so a headless run stops there."""
+
+
+def _one_line(shell, etype, value, tb, tb_offset=None):
+    print(f"{etype.__name__}: {value}")
+
+
+def _quiet_missing_inputs() -> None:
+    """In IPython, show :class:`MissingInput` as one line instead of a traceback."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((MissingInput,), _one_line)
+
+
 def setup(profile: str, run_dir: str = "", overrides: str = "", figures_dir: str = "") -> Run:
     """What every notebook's setup cell calls: the validated profile, the run directory and the
-    figure folder; seeds Python, NumPy and torch with the profile's seed."""
+    figure folder; seeds Python, NumPy and torch with the profile's seed. In a notebook, a step
+    whose inputs are missing then says in one line which notebook makes them."""
     from ..utils import set_seed
+
+    _quiet_missing_inputs()
 
     cfg = config.load(profile, overrides)
     paths = RunPaths.of(run_dir or default_run_dir(profile))
@@ -250,6 +274,6 @@ def parse_which(which: str, default: list[str]) -> list[str]:
     return names or list(default)
 
 
-__all__ = ["Run", "setup", "default_run_dir", "recipe", "train_or_load", "source_model", "targeted_source", "pct",
+__all__ = ["Run", "MissingInput", "setup", "default_run_dir", "recipe", "train_or_load", "source_model", "targeted_source", "pct",
            "duration", "markdown_table", "show", "table", "save", "source_of", "smoke_note", "history_rows", "history_table",
            "parse_which"]

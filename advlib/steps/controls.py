@@ -13,7 +13,8 @@ from .. import evaluate as ev
 from .. import results as rs
 from ..construct import source_role
 from ..utils import tensors_sha256
-from .base import (  # noqa: F401 (setup: the notebook's first call)
+from .base import (
+    MissingInput,  # noqa: F401 (setup: the notebook's first call)
     Run,
     history_table,
     markdown_table,
@@ -23,7 +24,6 @@ from .base import (  # noqa: F401 (setup: the notebook's first call)
     setup,
     show,
     smoke_note,
-    source_model,
     targeted_source,
     train_or_load,
 )
@@ -143,7 +143,7 @@ def evaluate_controls(run: Run, sets: dict, progress: bool = True) -> dict:
         results = evaluate_one(run, model_dir, name, SOURCE, run.cfg.seed, current, profile=ecfg, progress=progress,
                                train_n=len(y), study="controls", references=ctl.REFERENCES.get(name))
     if not run.paths.results.is_file():
-        raise FileNotFoundError(f"no control model found under {run.paths.models / SOURCE}: run the training step first")
+        raise MissingInput(f"no control model found under {run.paths.models / SOURCE}: run the training step first")
     return results
 
 

@@ -9,7 +9,7 @@ import json
 from .. import config
 from .. import evaluate as ev
 from .. import results as rs
-from .base import Run, save, setup, show, smoke_note  # noqa: F401 (setup: the notebook's first call)
+from .base import MissingInput, Run, save, setup, show, smoke_note  # noqa: F401 (setup: the notebook's first call)
 
 # The rows whose robustness a claim rests on: the run's own seed of these is cross-checked with
 # the standard AutoAttack (the others are either not claimed robust or near 0% already)
@@ -81,7 +81,7 @@ def evaluate_all(run: Run, source: str = "", progress: bool = True) -> dict:
         evaluate_one(run, model_dir, row_name, model_source, seed, dataset_sha, full=full,
                      autoattack=full and row_name in AUTOATTACK_ROWS, progress=progress)
     if not paths.results.is_file():
-        raise FileNotFoundError(f"no trained model found under {paths.models}: run notebooks 02 and 04 first")
+        raise MissingInput(f"no trained model found under {paths.models}: run notebooks 02 and 04 first")
     return rs.load_results(paths.results)
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from ..config import PAPER
-from .base import (  # noqa: F401 (setup: the notebook's first call)
+from .base import (
+    MissingInput,  # noqa: F401 (setup: the notebook's first call)
     Run,
     duration,
     markdown_table,
@@ -23,7 +24,7 @@ def load(run: Run) -> dict:
     from .. import results as rs
 
     if not run.paths.results.is_file():
-        raise FileNotFoundError(f"{run.paths.results} not found: run notebook 05 (evaluation) first")
+        raise MissingInput(f"{run.paths.results} not found: run notebook 05 (evaluation) first")
     return rs.load_results(run.paths.results)
 
 

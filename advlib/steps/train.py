@@ -7,7 +7,8 @@ import json
 
 from .. import config, data
 from ..train import read_provenance
-from .base import (  # noqa: F401 (setup: the notebook's first call)
+from .base import (
+    MissingInput,  # noqa: F401 (setup: the notebook's first call)
     Run,
     history_rows,
     recipe,
@@ -29,7 +30,7 @@ def feature_sets(run: Run, source: str = "", only: str = "all") -> dict[str, tup
         if only not in config.DATASETS:
             raise ValueError(f"parameter 'dataset': unknown {only!r}; expected 'all' or one of {config.DATASETS}")
         if only not in run.paths.available(source):
-            raise FileNotFoundError(f"parameter 'dataset': {only!r} ({source}) not found at "
+            raise MissingInput(f"parameter 'dataset': {only!r} ({source}) not found at "
                                     f"{run.paths.dataset(only, source)}: run notebook 02 first")
         names = [only]
     return {name: data.load_feature_dataset(run.paths.dataset(name, source))

@@ -8,7 +8,8 @@ from .. import data
 from .. import evaluate as ev
 from .. import transfer as transfer_study
 from ..construct import source_role
-from .base import (  # noqa: F401 (setup: the notebook's first call)
+from .base import (
+    MissingInput,  # noqa: F401 (setup: the notebook's first call)
     Run,
     history_rows,
     markdown_table,
@@ -58,7 +59,7 @@ def models(run: Run, progress: bool = True) -> dict[str, dict]:
     sets = {name: data.load_feature_dataset(paths.dataset(name, SOURCE)) for name in ("d_det", "d_rand")
             if name in paths.available(SOURCE)}
     if "d_det" not in sets:
-        raise FileNotFoundError(f"{paths.dataset('d_det', SOURCE)}: no constructed D_det in this run; run notebook 02 "
+        raise MissingInput(f"{paths.dataset('d_det', SOURCE)}: no constructed D_det in this run; run notebook 02 "
                                 "(with d_det among the profile's datasets) first")
     out = {}
     for arch in cfg.transfer_arch_list:
