@@ -22,7 +22,7 @@ _LAZY = {
     "robust_accuracy": "evaluate",
     "claims": "verdicts",
     "fit": "train",
-    "TrainConfig": "train",
+    "TrainConfig": "recipes",
     "build_targeted_set": "builders",
     "build_robust_set": "builders",
     "load_feature_dataset": "data",

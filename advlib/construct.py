@@ -72,15 +72,15 @@ _MATCH_KEYS = ("name", "algorithm", "source_model", "pool", "n", "seed", "shard_
 # ================================================================================================
 def source_role(name: str, profile: Profile) -> str:
     """Which source model builds ``name``: ``SOURCE_ROLE``, except that the targeted sets attack the
-    "targeted" model when the profile trains one (``target_source_epochs`` > 0)."""
-    if name in TARGETED_SETS and profile.target_source_epochs > 0:
+    "targeted" model when the profile trains one (a ``sources.targeted`` recipe with epochs > 0)."""
+    if name in TARGETED_SETS and profile.sources.has_targeted:
         return "targeted"
     return SOURCE_ROLE[name]
 
 
 def source_roles(profile: Profile) -> tuple[str, ...]:
     """The source models a profile trains: standard and robust, and "targeted" when asked for."""
-    return ("standard", "robust") + (("targeted",) if profile.target_source_epochs > 0 else ())
+    return ("standard", "robust") + (("targeted",) if profile.sources.has_targeted else ())
 
 
 def source_models(profile: Profile, train_images, train_labels, paths, eval_data=None, progress=True) -> dict:
@@ -94,8 +94,8 @@ def source_models(profile: Profile, train_images, train_labels, paths, eval_data
     standard training (``train_config(profile, "standard")``) and L2 adversarial training
     (``train_config(profile, "robust")``; paper: eps 0.5, 7 steps of 0.1), kept in
     ``paths.source_model("standard")`` / ``paths.source_model("robust")`` and resumed from there;
-    with ``profile.target_source_epochs`` > 0 also ``"targeted"``, the standard model of the
-    targeted sets (``train_config(profile, "targeted")``),
+    with a ``profile.sources.targeted`` recipe (epochs > 0) also ``"targeted"``, the standard model
+    of the targeted sets (``train_config(profile, "targeted")``),
     on ``profile.device``. Each is keyed by its provenance (the sha256 of the CIFAR-10 training
     tensors and its config): other data or settings train a new model, never reuse the old one.
     """
@@ -117,7 +117,7 @@ def source_models(profile: Profile, train_images, train_labels, paths, eval_data
         cfg = tr.train_config(profile, role)
         model, history = tr.train_or_load(cfg, train_images, train_labels, paths.source_model(role),
                                           eval_data=eval_data, progress=progress, device=device,
-                                          source="cifar10", dataset="cifar10", eval_every=profile.eval_every)
+                                          origin="cifar10", dataset="cifar10", eval_every=profile.eval_every)
         out[role] = model
         out["histories"][role] = history
     return out

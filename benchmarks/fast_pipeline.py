@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     stage_done("load_data", t0, n_train=len(train[1]), n_test=len(test[1]))
 
     sources = {}
-    constructed = cfg.dataset_source == "constructed"
+    constructed = cfg.origin == "constructed"
     if constructed and ("standard" in stages or "robust" in stages or "construct" in stages):
         t0 = time.perf_counter()
         sources = construct.source_models(cfg, *train, paths, eval_data=test, progress=args.progress)
@@ -93,26 +93,26 @@ def main(argv=None) -> int:
     if "train" in stages:
         t0 = time.perf_counter()
         hist = {}
-        source = cfg.dataset_source
-        for name in [n for n in cfg.dataset_list if n in paths.available(source)]:
-            x, y = data.load_feature_dataset(paths.dataset(name, source))
+        origin = cfg.origin
+        for name in [n for n in cfg.dataset_list if n in paths.available(origin)]:
+            x, y = data.load_feature_dataset(paths.dataset(name, origin))
             for seed in cfg.seeds:
                 tcfg = dataclasses.replace(tr.train_config(cfg, "dataset", name), seed=seed)
-                _, h = tr.train_or_load(tcfg, x, y, paths.model(name, source, None if seed == cfg.seed else seed),
-                                        eval_data=test, progress=args.progress, device=bench.device, source=source,
+                _, h = tr.train_or_load(tcfg, x, y, paths.model(name, origin, None if seed == cfg.seed else seed),
+                                        eval_data=test, progress=args.progress, device=bench.device, origin=origin,
                                         dataset=name, eval_every=cfg.eval_every)
                 hist[name if seed == cfg.seed else f"{name}-seed{seed}"] = h
         stage_done("train", t0, train_histories=history_rows(hist))
     if "evaluate" in stages:
         t0 = time.perf_counter()
         rows = []
-        for source, name, _ in paths.trained():
-            model = tr.load_trained(paths.model(name, source), device=bench.device)
+        for origin, name, _ in paths.trained():
+            model = tr.load_trained(paths.model(name, origin), device=bench.device)
             m = ev.evaluate_model(model, *test, cfg, seed=cfg.seed, full=True)
-            rows.append({"model": f"{source}/{name}", **{k: m.get(k) for k in (
+            rows.append({"model": f"{origin}/{name}", **{k: m.get(k) for k in (
                 "clean_acc", "full_clean_acc", "robust_acc", "pgd_acc", "autoattack_acc", "eval_n", "attack_desc",
                 "seconds")}})
-            print(f"[pipeline] evaluated {source}/{name}: clean {m['clean_acc']:.3f}", flush=True)
+            print(f"[pipeline] evaluated {origin}/{name}: clean {m['clean_acc']:.3f}", flush=True)
         stage_done("evaluate", t0, results=rows)
     report["seconds"]["total"] = round(sum(report["seconds"].values()), 2)
     atomic_write_json(out_json, report)
