@@ -221,7 +221,9 @@ def test_cli_all_under_torchrun(ddp_run):
         meta = json.loads((cli / "datasets" / "constructed" / name / "meta.json").read_text())
         assert meta["complete"] and meta["n_rows"] == 20 and meta["built_with"]["processes"] == WORLD
     results = json.loads((cli / "results.json").read_text())
-    assert {r["dataset"] for r in results["rows"]} == {"standard", "adversarial", "d_rand", "d_robust"}
+    # each set beside its matched control (notebook 04 trains them with the set's recipe)
+    assert {r["dataset"] for r in results["rows"]} == {"standard", "adversarial", "d_rand", "d_robust", "control_rand",
+                                                      "control_rnr"}
     assert "2 process(es)" in proc.stdout and "| D_rand" in proc.stdout
 
 

@@ -170,3 +170,14 @@ def test_default_run_dir_is_where_make_demo_writes():
     assert str(run.paths.root) == "/tmp/x" and (run.cfg.sets.rnr.epochs, run.cfg.sources.robust.epochs) == (3, 2)
     with pytest.raises(ValueError, match="unknown split"):
         base.Run.of(run.cfg, "/tmp/x", training=None)
+
+
+def test_a_row_whose_settings_wrote_the_sweep_as_text_is_still_current():
+    """Rows evaluated before eval_sweep was a list stored it as text: the same radii, the same settings."""
+    cfg = config.get_profile("smoke")
+    new = json.loads(json.dumps(evaluate.eval_settings(cfg)))
+    assert evaluate.same_settings(new, evaluate.eval_settings(cfg))
+    old = {**new, "eval_sweep": "0,0.25,1.0"}
+    assert evaluate.same_settings(old, evaluate.eval_settings(cfg))
+    assert not evaluate.same_settings({**new, "eval_sweep": "0,0.5"}, evaluate.eval_settings(cfg))
+    assert not evaluate.same_settings(None, evaluate.eval_settings(cfg))
