@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
-from . import config
+from . import config, dotted
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -16,7 +17,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default="smoke", choices=config.PROFILE_NAMES)
     r.add_argument("--out", default=None, help="run directory (default runs/demo for smoke, runs/<profile> otherwise)")
     r.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
-                   help="profile field or notebook parameter, e.g. -p epochs 3 -p cifar_source path/to.zip")
+                   help="profile key or notebook parameter, e.g. -p sets.rnr.epochs 3 -p cifar_source path/to.zip "
+                   "(python -m advlib profiles lists the keys)")
     r.add_argument("--notebooks", nargs="*", default=None, help="only these notebooks (name prefixes, e.g. 01 04)")
     r.add_argument("--quiet", action="store_true", help="do not stream the cells' output (progress) to the console")
 
@@ -27,11 +29,41 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--url", default=config.RELEASE_URL)
     d.add_argument("--sha256", default=None)
 
-    sub.add_parser("profiles", help="print the profiles as JSON")
+    pr = sub.add_parser("profiles", help="print the profiles as trees (groups indented, one line per recipe)")
+    pr.add_argument("names", nargs="*", metavar="NAME", help=f"only these profiles (of {', '.join(config.PROFILE_NAMES)})")
+    pr.add_argument("--json", action="store_true", help="as JSON (Profile.to_dict), the form results.json records")
 
     t = sub.add_parser("table", help="print a run's markdown tables from its results.json (what the README quotes)")
     t.add_argument("results", help="path to a results.json (or the run directory holding it)")
     return ap
+
+
+# headings of the tree, by the profile field they start with
+TREE_SECTIONS = {"cifar_source": "data", "arch": "models and training (SGD; the recipes share the settings above them)",
+                 "construct_n": "construction", "eval_eps": "evaluation", "relabel_epochs": "controls and transfer",
+                 "seed": "runtime"}
+
+
+def profile_tree(p) -> str:
+    """The profile as a tree: its fields by section, each recipe on one line (as ``-p`` keys)."""
+    lines = [f"{p.name}"]
+    for f in dataclasses.fields(p):
+        if f.name in TREE_SECTIONS:
+            lines.append(f"  {TREE_SECTIONS[f.name]}")
+        value = getattr(p, f.name)
+        if f.name == "name":
+            continue
+        if dataclasses.is_dataclass(value):
+            lines.append(f"    {f.name}")
+            for g in dataclasses.fields(value):
+                r = getattr(value, g.name)
+                text = r.line() if r is not None else "none: the targeted sets attack sources.standard"
+                if r is not None and f.name == "sources" and g.name == "targeted" and not r.epochs:
+                    text += "  (epochs 0: the targeted sets attack sources.standard)"
+                lines.append(f"      {g.name:10s} {text}")
+        else:
+            lines.append(f"    {f.name:20s} {dotted.text(value)}")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -66,8 +98,15 @@ def _main(argv=None) -> int:
             return 1
         return 0
     if args.cmd == "profiles":
-        for name in config.PROFILE_NAMES:
-            print(f"# {name}\n{config.get_profile(name).to_json()}")
+        names = args.names or config.PROFILE_NAMES
+        unknown = [n for n in names if n not in config.PROFILE_NAMES]
+        if unknown:
+            print(f"advlib profiles: error: unknown profile(s) {unknown}; expected names from {config.PROFILE_NAMES}",
+                  file=sys.stderr)
+            return 2
+        for i, name in enumerate(names):
+            prof = config.get_profile(name)
+            print(f"# {name}\n{prof.to_json()}" if args.json else ("\n" if i else "") + profile_tree(prof))
         return 0
     if args.cmd == "download":
         import tarfile

@@ -1,18 +1,27 @@
 """Profiles (one source of truth for every size, step count and learning rate) and the
 paper's reference numbers.
 
-A profile is a frozen dataclass; ``get_profile(name, **overrides)`` returns one with fields
-replaced (``-p key value`` on the command line ends up here). Values are converted to the
-field's type, and an unknown key raises with the list of valid keys.
+A profile is a frozen dataclass. Its training recipes (:class:`advlib.recipes.Recipe`) sit in two
+groups, ``sources`` (standard, robust, targeted: the source models) and ``sets`` (rnr, rand, det,
+relabel: the models trained on the sets); everything else is a field of its own.
+``get_profile(name, **overrides)`` returns one with keys replaced (``-p key value`` on the command
+line and the notebooks' ``overrides`` end up here): a dotted key reaches into a group
+(``sources.standard.epochs``), values are converted to the key's type, and an unknown key raises
+with the valid keys of its group. The flat keys of before the recipes (``ALIASES``) still work
+for one release.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
+from . import dotted
+from .recipes import ALIASES, BROAD_ALIASES, RECIPE_KEYS, Recipe
+
+ORIGINS = ("constructed", "released")  # where a set comes from: built here, or the authors' release
 # Constructed sets keep these short names; the authors' release uses the *_CIFAR names.
 DATASETS = ("d_robust", "d_non_robust", "d_rand", "d_det")
 RELEASE_NAMES = {
@@ -60,6 +69,41 @@ PAPER = {
 
 
 @dataclass(frozen=True)
+class Sources:
+    """The source models the sets are built from, each trained on the CIFAR-10 training pool."""
+
+    standard: Recipe = field(default_factory=Recipe)  # standard training: D_NR's features; D_rand / D_det attack it
+    robust: Recipe = field(default_factory=lambda: Recipe(adv_eps=0.5))  # L2 adversarial training: D_R's features
+    # The model the targeted sets (D_rand, D_det, the D_other control) attack. None or epochs 0: the
+    # standard source model, as in the paper. Otherwise a second standard model trained with this
+    # recipe: a small network fitted hard (non-robust, what D_NR needs) plants targeted
+    # perturbations that teach their labels less well than one trained with augmentation and
+    # weight decay, while the paper's ResNet-50 is both non-robust and well generalizing
+    targeted: Recipe | None = None
+
+    @property
+    def has_targeted(self) -> bool:
+        """Whether the targeted sets attack a model of their own (``targeted`` with epochs > 0)."""
+        return self.targeted is not None and self.targeted.epochs > 0
+
+
+@dataclass(frozen=True)
+class Sets:
+    """A fresh model on each constructed (or released) set; a set's matched control, and the controls
+    and subset variants built like it, train with its recipe (``advlib.recipes.SET_RECIPE``)."""
+
+    # D_R, D_NR and their control_rnr: one recipe, so they compare. Without augmentation a small
+    # network learns D_NR's non-robust features far better (cpu: 44% instead of 30% clean accuracy)
+    # and stays as non-robust
+    rnr: Recipe = field(default_factory=Recipe)
+    # D_rand, D_other, the d_rand_* synthetic and subset variants, control_rand (paper: 10x smaller lr)
+    rand: Recipe = field(default_factory=lambda: Recipe(lr=0.01))
+    # D_det, d_det_synthetic, d_det_hits, control_det (paper: no augmentation)
+    det: Recipe = field(default_factory=lambda: Recipe(augment=""))
+    relabel: Recipe = field(default_factory=Recipe)  # the relabel control of notebook 07 (Wallace's mistakes)
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     # --- data -------------------------------------------------------------------------------
@@ -71,47 +115,18 @@ class Profile:
     n_val: int = 0
     release: str = "skip"  # authors' tarball: "download" | "skip" | path to a local datasets.tar
     release_sha256: str = ""  # checksum to verify the tarball against ("" = size-only check)
-    dataset_source: str = "constructed"  # which sets the later notebooks use: constructed | released
-    datasets: str = "d_robust,d_non_robust,d_rand,d_det"  # comma-separated subset of DATASETS
-    # --- models -----------------------------------------------------------------------------
-    arch: str = "resnet50"  # every model: the two source models and the one trained per dataset
-    # --- training (SGD; lr is per batch of batch_size images) ----------------------------------
-    batch_size: int = 128  # images per step
-    lr: float = 0.1  # peak learning rate
-    lr_drand: float = 0.01  # paper Appendix C: D_rand trains with a 10x smaller lr
+    origin: str = "constructed"  # the sets the later notebooks use: constructed (here) | released (the authors')
+    datasets: tuple[str, ...] = DATASETS  # the sets a run builds, trains on and evaluates (names of DATASETS)
+    # --- models and training (SGD; every recipe shares these) ---------------------------------
+    arch: str = "resnet50"  # every model whose recipe names no arch of its own
+    batch_size: int = 128  # images per step (recipes' lr is per batch of this many)
     momentum: float = 0.9
-    weight_decay: float = 5e-4
     nesterov: bool = False
-    schedule: str = "step"  # "step" (x lr_gamma every lr_step epochs) | "onecycle" | "constant"
     lr_step: int = 50  # epochs between lr drops (step schedule)
     lr_gamma: float = 0.1  # lr factor at each drop
     label_smoothing: float = 0.0
-    epochs: int = 150  # epochs for the model trained on each constructed/released set
-    rand_det_epochs: int = 0  # epochs for D_rand, D_det and the sets built like them; 0 = epochs
-    source_epochs: int = 150  # epochs for the standard source model (also the "standard" row)
-    augment: str = "crop,flip"  # batch augmentation: "", "flip", "crop,flip" (none for D_det)
-    # Augmentation of the models trained on D_R and D_NR (one recipe for both, so they compare):
-    # the profile's augment in the paper; without it a small network learns D_NR's non-robust
-    # features far better (cpu: 44% instead of 30% clean accuracy) and stays as non-robust
-    rnr_augment: str = "crop,flip"
-    # The standard source model's own augmentation and weight decay: a small network must fit its
-    # training set hard to rely on non-robust features as a converged ResNet-50 does
-    source_augment: str = "crop,flip"
-    source_weight_decay: float = 5e-4
-    # The model the targeted sets (D_rand, D_det, the D_other control) attack. 0 epochs: the
-    # standard source model, as in the paper. Otherwise a second standard model trained with this
-    # recipe: a small network fitted hard (non-robust, what D_NR needs) plants targeted
-    # perturbations that teach their labels less well than one trained with augmentation and
-    # weight decay, while the paper's ResNet-50 is both non-robust and well generalizing
-    target_source_epochs: int = 0
-    target_source_augment: str = "crop,flip"
-    target_source_weight_decay: float = 5e-4
-    # --- robust source model: L2 adversarial training ----------------------------------------
-    robust_epochs: int = 150
-    adv_eps: float = 0.5  # L2 radius of the training attack (paper: 0.5)
-    adv_steps: int = 7  # PGD steps per training batch (paper: 7)
-    adv_step_size: float = 0.1  # L2 step (paper: 0.1)
-    adv_random_start: bool = True  # random start of the training attack (the robustness library: none)
+    sources: Sources = field(default_factory=Sources)  # the recipes of the source models
+    sets: Sets = field(default_factory=Sets)  # the recipes of the models trained on the sets
     # Bring your own source models: robustness-library CIFAR checkpoints loaded instead of training
     standard_checkpoint: str = ""  # e.g. cifar_nat.pt; "" = train the standard source model
     robust_checkpoint: str = ""  # e.g. cifar_l2_0_5.pt; "" = train the L2-robust source model
@@ -136,22 +151,22 @@ class Profile:
     eval_attack: str = "worst"  # headline attack: pgd | apgd-t | worst (per image, PGD then APGD-T) | autoattack
     apgd_targets: int = 9  # APGD-T target classes (the most likely wrong ones; AutoAttack's standard: 9)
     apgd_steps: int = 100  # APGD-T iterations per target (standard: 100)
-    eval_sweep: str = "0,0.125,0.25,0.5,1.0"  # comma-separated L2 radii for the sweep
+    eval_sweep: tuple[float, ...] = (0.0, 0.125, 0.25, 0.5, 1.0)  # L2 radii of the sweep
     eval_steps: int = 20  # PGD steps (step size 2.5*eps/steps)
     eval_restarts: int = 1
     eval_n: int = 0  # test images for robust accuracy; 0 = all of n_test
     eval_batch: int = 500
-    eval_every: int = 1  # clean test accuracy during training after every k-th epoch (and the last)
+    eval_every: int = 1  # clean accuracy on the validation split during training after every k-th epoch (and the last)
     # Cross-check: the standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square) at eval_eps and claim_eps
     # on a class-balanced part of the evaluated images, the run's own seed; 0 images = skip it
     autoattack_n: int = 1000  # seeded class-balanced test images attacked
     autoattack_steps: int = 100  # iterations of APGD-CE, APGD-T and FAB-T (AutoAttack's standard: 100)
     autoattack_targets: int = 9  # target classes of APGD-T and FAB-T (standard: 9, all wrong classes)
-    train_seeds: str = ""  # extra seeds for training + evaluation on the same sets, e.g. "1,2"; "" = seed only
-    source_seeds: str = ""  # extra seeds for the standard source model (its spread in the table); "" = seed only
+    train_seeds: tuple[int, ...] = ()  # extra seeds for training + evaluation on the same sets, e.g. 1,2
+    source_seeds: tuple[int, ...] = ()  # extra seeds for the standard source model (its spread in the table)
     # --- beyond the paper: controls (notebook 07) and transfer (notebook 08) -------------------
     relabel_epochs: int = 2  # epochs of the briefly trained model whose mistakes make the relabel control
-    transfer_archs: str = "linear,mlp,tiny,small"  # architectures trained on the same D_det / D_rand (notebook 08)
+    transfer_archs: tuple[str, ...] = ("linear", "mlp", "tiny", "small")  # trained on the same D_det / D_rand (notebook 08)
     transfer_eps: float = 0.5  # L2 radius of the targeted examples whose transfer rate is measured (paper: 0.5)
     transfer_n: int = 1000  # images attacked to measure the transfer rate
     # --- runtime --------------------------------------------------------------------------------
@@ -162,72 +177,66 @@ class Profile:
     compile: bool = False  # torch.compile the model (CUDA only)
     num_threads: int = 0  # torch CPU threads; 0 = torch's default
 
+    def __post_init__(self):  # lists may be given as text ("1,2") or lists: stored as tuples of their type
+        hints = dotted.hints(Profile)
+        for key in LIST_FIELDS:
+            object.__setattr__(self, key, dotted.coerce(key, getattr(self, key), hints[key], "profile field"))
+
     # -- helpers ---------------------------------------------------------------------------------
     @property
     def dataset_list(self) -> list[str]:
-        names = [s.strip() for s in self.datasets.split(",") if s.strip()]
-        bad = [n for n in names if n not in DATASETS]
-        if bad:
-            raise ValueError(f"profile field 'datasets': unknown {bad}; expected names from {DATASETS}")
-        return names
+        return list(self.datasets)
 
     @property
     def transfer_arch_list(self) -> list[str]:
-        return [s.strip() for s in self.transfer_archs.split(",") if s.strip()]
+        return list(self.transfer_archs)
 
     @property
     def sweep(self) -> list[float]:
-        return parse_floats(self.eval_sweep, "eval_sweep")
+        return list(self.eval_sweep)
 
     @property
     def seeds(self) -> list[int]:
         """The run's seed, then the extra ``train_seeds`` (training + evaluation only)."""
-        return self._seeds(self.train_seeds, "train_seeds")
+        return [self.seed] + [s for s in dict.fromkeys(self.train_seeds) if s != self.seed]
 
     @property
     def standard_seeds(self) -> list[int]:
         """The run's seed, then the extra ``source_seeds`` of the standard source model."""
-        return self._seeds(self.source_seeds, "source_seeds")
+        return [self.seed] + [s for s in dict.fromkeys(self.source_seeds) if s != self.seed]
 
-    def _seeds(self, text: str, field: str) -> list[int]:
-        extra = [int(v) for v in parse_floats(text, field, integer=True)]
-        return [self.seed] + [s for s in dict.fromkeys(extra) if s != self.seed]
+    def recipes(self) -> dict[str, Recipe | None]:
+        """{"sources.standard": recipe, ..., "sets.relabel": recipe} (None where a group holds none)."""
+        return {key: dotted.get(self, key) for key in RECIPE_KEYS}
 
     def to_dict(self) -> dict:
+        """Nested as the profile is (``sources`` / ``sets`` hold a dict per recipe); :func:`from_dict`
+        reads it back."""
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
-def parse_floats(text: str, field: str, integer: bool = False) -> list[float]:
-    """A comma-separated list of numbers; a bad entry raises naming the profile field."""
-    out = []
-    for part in str(text).split(","):
-        if not part.strip():
-            continue
-        try:
-            v = float(part)
-        except ValueError:
-            raise ValueError(f"profile field {field!r}: {part.strip()!r} is not a number "
-                             f"(expected comma-separated numbers, got {text!r})") from None
-        if not math.isfinite(v) or (integer and v != int(v)):
-            raise ValueError(f"profile field {field!r}: {part.strip()!r} is not a finite "
-                             f"{'integer' if integer else 'number'} (got {text!r})")
-        out.append(v)
-    return out
+LIST_FIELDS = ("datasets", "eval_sweep", "train_seeds", "source_seeds", "transfer_archs")
 
+# The recipes the profiles below start from (each role changes what it needs)
+_SMOKE = Recipe(epochs=1, lr=0.05, schedule="constant")
+_CPU = Recipe(lr=0.05, schedule="onecycle")
+_FAST = Recipe(epochs=16, lr=0.2, schedule="onecycle")
+_PAPER = Recipe(augment="crop,flip,jitter,rotate")  # the robustness library's CIFAR training
 
 _PROFILES: dict[str, Profile] = {
     # CI and `make demo`: the embedded sample (600 train / 200 test JPEGs), a tiny net, few steps.
     "smoke": Profile(
-        name="smoke", cifar_source="sample", arch="tiny", batch_size=64, lr=0.05, lr_drand=0.05,
-        schedule="constant", epochs=1, source_epochs=2, robust_epochs=1, adv_steps=2,
-        adv_step_size=0.25, construct_n=200, invert_steps=8, invert_step_size=0.5,
+        name="smoke", cifar_source="sample", arch="tiny", batch_size=64,
+        sources=Sources(standard=_SMOKE.replace(epochs=2), robust=_SMOKE.replace(adv_eps=0.5, adv_steps=2, adv_step_size=0.25)),
+        sets=Sets(rnr=_SMOKE, rand=_SMOKE, det=_SMOKE.replace(augment=""), relabel=_SMOKE),
+        construct_n=200, invert_steps=8, invert_step_size=0.5,
         target_steps=8, target_step_size=0.15, shard_size=100, construct_batch=100,
-        eval_steps=5, eval_n=100, eval_batch=100, eval_sweep="0,0.25,1.0", n_val=100,
+        eval_steps=5, eval_n=100, eval_batch=100, eval_sweep=(0.0, 0.25, 1.0), n_val=100,
         apgd_targets=2, apgd_steps=10, autoattack_n=20, autoattack_steps=5, autoattack_targets=2,
-        relabel_epochs=1, transfer_archs="linear,mlp,tiny,small", transfer_n=100,
+        relabel_epochs=1, transfer_archs=("linear", "mlp", "tiny", "small"), transfer_n=100,
         num_threads=1,  # tiny tensors: one thread is as fast, and much faster on a busy machine
     ),
     # Laptop scale (2 CPU cores, <= 60 min for notebooks 01-06): a 10k-image subset and the small
@@ -237,73 +246,136 @@ _PROFILES: dict[str, Profile] = {
     # The targeted sets attack a usually trained standard model of their own (its targeted
     # perturbations teach their labels better); 30 steps of 0.1 at eps 1.0 hit as often as 50.
     # D_R/D_NR matching: 50 steps of 0.3 (75 of 0.2 before: D_NR's model the same, 45.7% / 4.1%).
-    # D_R/D_NR train without augmentation (rnr_augment), D_rand/D_det for 15 epochs (D_det 32.4%
-    # against 33.7% at 20): what keeps notebooks 01-06 within the hour.
+    # D_R/D_NR train without augmentation, D_rand/D_det for 15 epochs (D_det 32.4% against 33.7%
+    # at 20): what keeps notebooks 01-06 within the hour.
     "cpu": Profile(
-        name="cpu", n_train=10000, n_test=2000, arch="small", batch_size=128, lr=0.05,
-        lr_drand=0.05, schedule="onecycle", epochs=20, rand_det_epochs=15, source_epochs=100, robust_epochs=8,
-        source_augment="", source_weight_decay=0.0, target_source_epochs=15, eval_every=5, rnr_augment="",
-        adv_steps=5, adv_step_size=0.15, construct_n=6000, invert_n=3000, invert_steps=50,
+        name="cpu", n_train=10000, n_test=2000, arch="small", batch_size=128,
+        sources=Sources(standard=_CPU.replace(epochs=100, augment="", weight_decay=0.0),
+                        robust=_CPU.replace(epochs=8, adv_eps=0.5, adv_steps=5, adv_step_size=0.15),
+                        targeted=_CPU.replace(epochs=15)),
+        sets=Sets(rnr=_CPU.replace(epochs=20, augment=""), rand=_CPU.replace(epochs=15),
+                  det=_CPU.replace(epochs=15, augment=""), relabel=_CPU.replace(epochs=20)),
+        eval_every=5, construct_n=6000, invert_n=3000, invert_steps=50,
         invert_step_size=0.3, target_eps=1.0, target_steps=30, target_step_size=0.1, shard_size=1000,
-        eval_n=1000, eval_batch=500, eval_sweep="0,0.25,0.5,1.0", train_seeds="1,2",
+        eval_n=1000, eval_batch=500, eval_sweep=(0.0, 0.25, 0.5, 1.0), train_seeds=(1, 2),
         autoattack_n=200, autoattack_steps=50, autoattack_targets=9,
     ),
     # One GPU, minutes: full CIFAR-10, an airbench-style net, bf16.
     "fast": Profile(
-        name="fast", arch="airbench", batch_size=512, lr=0.2, lr_drand=0.2,
-        schedule="onecycle", nesterov=True, label_smoothing=0.2, epochs=16,
-        source_epochs=16, robust_epochs=16, invert_steps=200, target_steps=100,
-        shard_size=10000, construct_batch=5000, eval_batch=2000, compile=False,
+        name="fast", arch="airbench", batch_size=512, nesterov=True, label_smoothing=0.2,
+        sources=Sources(standard=_FAST, robust=_FAST.replace(adv_eps=0.5)),
+        sets=Sets(rnr=_FAST, rand=_FAST, det=_FAST.replace(augment=""), relabel=_FAST),
+        invert_steps=200, target_steps=100, shard_size=10000, construct_batch=5000, eval_batch=2000, compile=False,
     ),
-    # The paper's Appendix C recipe: every field keeps the class default above, which matches
-    # the robustness library's CIFAR defaults (ResNet-50, SGD lr 0.1, momentum 0.9, wd 5e-4,
-    # batch 128, 150 epochs, lr x0.1 every 50) and the construction/attack settings in the
-    # comments (L2 adversarial training eps 0.5, 7 steps of 0.1; D_R/D_NR 1000 steps of 0.1;
-    # D_rand/D_det eps 0.5, 100 steps of 0.1; D_rand at lr 0.01; D_det without augmentation).
-    "paper": Profile(name="paper", release="download", construct_batch=1000, augment="crop,flip,jitter,rotate",
-                     source_augment="crop,flip,jitter,rotate", rnr_augment="crop,flip,jitter,rotate",
-                     adv_random_start=False),
+    # The paper's Appendix C recipe, the robustness library's CIFAR defaults: ResNet-50, SGD lr 0.1,
+    # momentum 0.9, wd 5e-4, batch 128, 150 epochs, lr x0.1 every 50, its augmentation; L2
+    # adversarial training eps 0.5, 7 steps of 0.1 from x; D_rand at lr 0.01; D_det without
+    # augmentation; the construction and attack settings of the field comments (D_R/D_NR 1000
+    # steps of 0.1; D_rand/D_det eps 0.5, 100 steps of 0.1).
+    "paper": Profile(
+        name="paper", release="download", construct_batch=1000,
+        sources=Sources(standard=_PAPER, robust=_PAPER.replace(adv_eps=0.5, adv_random_start=False)),
+        sets=Sets(rnr=_PAPER, rand=_PAPER.replace(lr=0.01), det=_PAPER.replace(augment=""), relabel=_PAPER),
+    ),
 }
 
 PROFILE_NAMES = tuple(_PROFILES)
 
 
-def field_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(Profile) if f.name != "name"]
+# --- keys: -p sources.standard.epochs 100, the notebooks' overrides -------------------------------------
 
 
-def _coerce(key: str, value, typ):
-    if isinstance(value, str):
-        if typ is bool or typ == "bool":
-            low = value.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(f"profile field {key!r}: expected a boolean, got {value!r}")
-        for t, name in ((int, "int"), (float, "float")):
-            if typ is t or typ == name:
-                try:
-                    return t(value)
-                except ValueError:
-                    raise ValueError(f"profile field {key!r}: expected {name}, got {value!r}") from None
-        return value
-    if (typ is float or typ == "float") and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
+def keys() -> list[str]:
+    """Every key ``-p`` and ``overrides`` take (the old flat keys of ``ALIASES`` besides)."""
+    return dotted.leaf_keys(Profile, skip=("name",))
+
+
+def is_key(key: str) -> bool:
+    return key in ALIASES or key in keys()
+
+
+def expand(overrides: dict, profile: Profile | None = None, *, warn: bool = True,
+           old_keys: dict | None = None) -> list[tuple[str, object]]:
+    """``overrides`` (dotted keys, nested objects, old flat keys) as ``(key, value)`` pairs of
+    today's keys, in the order they apply: the broad old keys first, then the other old ones, then
+    the rest. An old key warns (DeprecationWarning) naming its new keys; ``old_keys`` (a dict)
+    receives {index of a pair: the old key it came from}."""
+    flat = dotted.flatten(overrides, Profile, what="profile key", skip=("name",))
+    rank = {k: 0 if k in BROAD_ALIASES else 1 if k in ALIASES else 2 for k in flat}
+    out = []
+    for key in sorted(flat, key=rank.get):
+        if key not in ALIASES:
+            out.append((key, flat[key]))
+            continue
+        if warn:
+            warnings.warn(f"profile key {key!r} is deprecated (kept for one release): use "
+                          f"{', '.join(ALIASES[key])}", DeprecationWarning, stacklevel=3)
+        for new in ALIASES[key]:
+            if key in BROAD_ALIASES and profile is not None and new.startswith("sources.targeted."):
+                if profile.sources.targeted is None:
+                    continue  # a broad key does not give the targeted sets a model of their own
+            value = flat[key]
+            if key == "rand_det_epochs" and str(value).strip() == "0":
+                value = next((v for k, v in out if k == "sets.rnr.epochs"), None)
+                value = value if value is not None else (profile.sets.rnr.epochs if profile else 0)
+            if old_keys is not None:
+                old_keys[len(out)] = key
+            out.append((new, value))
+    return out
+
+
+def apply(profile: Profile, overrides: dict, *, warn: bool = True) -> Profile:
+    """``profile`` with ``overrides`` (see :func:`expand`) applied, each converted to its key's type;
+    unknown keys raise naming the key and the valid keys of its group. Not validated."""
+    prof, old = profile, {}
+    for i, (key, value) in enumerate(expand(overrides, profile, warn=warn, old_keys=old)):
+        try:
+            prof = _set(prof, key, value)
+        except ValueError as e:
+            raise ValueError(f"{e} (set through the old key {old[i]!r})" if i in old else str(e)) from None
+    return prof
+
+
+def _set(prof: Profile, key: str, value) -> Profile:
+    """``prof`` with ``key`` set to ``value`` converted to its type; a ``sources.targeted`` key on a
+    profile without that recipe starts from the standard recipe with epochs 0 (off)."""
+    typ = dotted.resolve(Profile, key, "profile key", skip=("name",))
+    if dataclasses.is_dataclass(typ):
+        if not isinstance(value, typ):
+            raise ValueError(f"profile key {key!r} is a group: set its keys ({', '.join(dotted.leaf_keys(typ))})"
+                             f" as {key}.<key>, or give an object")
+    else:
+        value = dotted.coerce(key, value, typ, "profile key")
+    return dotted.replace(prof, key, value, lambda path: prof.sources.standard.replace(epochs=0))
 
 
 def get_profile(name: str, **overrides) -> Profile:
-    """The named profile with ``overrides`` applied (strings are converted to each field's type)."""
+    """The named profile with ``overrides`` applied (dotted keys ``sources.standard.epochs``, nested
+    objects ``sources={"standard": {"epochs": 3}}``, old flat keys with a DeprecationWarning; text
+    is converted to each key's type) and validated."""
     if name not in _PROFILES:
         raise ValueError(f"unknown profile {name!r}; expected one of {PROFILE_NAMES}")
-    types = {f.name: f.type for f in dataclasses.fields(Profile)}
-    unknown = sorted(set(overrides) - set(field_names()))
-    if unknown:
-        raise ValueError(f"unknown profile field(s) {unknown}; valid fields: {field_names()}")
-    clean = {k: _coerce(k, v, types[k]) for k, v in overrides.items()}
-    prof = dataclasses.replace(_PROFILES[name], **clean)
-    validate(prof)
+    prof = apply(_PROFILES[name], overrides)
+    try:
+        validate(prof)
+    except ValueError as e:
+        old = [k for k in overrides if k in ALIASES and any(n in str(e) for n in ALIASES[k])]
+        if old:
+            raise ValueError(f"{e} (set through the old key {old[0]!r})") from None
+        raise
+    return prof
+
+
+def from_dict(values: dict) -> Profile:
+    """A profile from :meth:`Profile.to_dict` (results.json's "config", a run's config.json); a flat
+    dict of a run from before the recipes reads as the same profile. Not validated (the device or
+    checkpoint files it names may be another machine's)."""
+    if "sources" in values or "sets" in values:
+        return dotted.from_dict(Profile, values, "profile key")
+    rest = {k: v for k, v in values.items() if k != "name"}
+    prof = apply(Profile(name=values["name"]), rest, warn=False)
+    if prof.sources.targeted is not None and prof.sources.targeted.epochs == 0:
+        prof = dataclasses.replace(prof, sources=dataclasses.replace(prof.sources, targeted=None))
     return prof
 
 
@@ -330,8 +402,7 @@ def validate(p: Profile) -> None:
         if not cond:
             raise ValueError(f"profile {p.name!r}: {msg}")
 
-    need(p.dataset_source in ("constructed", "released"), f"dataset_source must be constructed|released, got {p.dataset_source!r}")
-    need(p.schedule in ("step", "onecycle", "constant"), f"schedule must be step|onecycle|constant, got {p.schedule!r}")
+    need(p.origin in ORIGINS, f"origin must be constructed|released, got {p.origin!r}")
     need(p.invert_schedule in ("constant", "linear", "cosine"),
          f"invert_schedule must be constant|linear|cosine, got {p.invert_schedule!r}")
     need(p.eval_attack in ATTACKS, f"eval_attack must be one of {ATTACKS}, got {p.eval_attack!r}")
@@ -339,34 +410,29 @@ def validate(p: Profile) -> None:
          f"apgd_targets and autoattack_targets must be in [1, 9] (CIFAR-10's wrong classes), got "
          f"{p.apgd_targets}, {p.autoattack_targets}")
     need(p.claim_eps > 0, f"claim_eps must be > 0, got {p.claim_eps}")
-    for k in ("n_train", "n_test", "n_val", "construct_n", "invert_n", "eval_n", "epochs", "source_epochs", "robust_epochs",
-              "target_source_epochs", "rand_det_epochs",
-              "autoattack_n", "relabel_epochs", "transfer_n"):
+    for k in ("n_train", "n_test", "n_val", "construct_n", "invert_n", "eval_n", "autoattack_n", "relabel_epochs",
+              "transfer_n"):
         need(getattr(p, k) >= 0, f"{k} must be >= 0, got {getattr(p, k)}")
-    for k in ("batch_size", "adv_steps", "invert_steps", "target_steps", "eval_steps", "shard_size",
-              "construct_batch", "eval_batch", "eval_every", "target_restarts", "eval_restarts", "lr_step", "autoattack_steps",
-              "apgd_steps",
+    for k in ("batch_size", "invert_steps", "target_steps", "eval_steps", "shard_size", "construct_batch", "eval_batch",
+              "eval_every", "target_restarts", "eval_restarts", "lr_step", "autoattack_steps", "apgd_steps",
               "autoattack_targets"):
         need(getattr(p, k) > 0, f"{k} must be > 0, got {getattr(p, k)}")
-    for k in ("adv_eps", "target_eps", "eval_eps", "lr", "lr_drand", "adv_step_size", "invert_step_size",
-              "target_step_size"):
+    for k in ("target_eps", "eval_eps", "invert_step_size", "target_step_size", "transfer_eps"):
         need(getattr(p, k) >= 0, f"{k} must be >= 0, got {getattr(p, k)}")
-    need(all(e >= 0 for e in p.sweep), f"eval_sweep radii must be >= 0, got {p.eval_sweep!r}")
-    _ = p.seeds, p.standard_seeds  # raise on a bad train_seeds / source_seeds entry
-    _ = p.dataset_list  # raises on unknown names
-    from .loader import parse_augment
+    for key, r in p.recipes().items():
+        if r is not None:
+            for problem in r.problems():
+                need(False, f"{key}.{problem}")
+    need(p.sources.robust.adversarial, "sources.robust.adv_eps must be > 0 (the robust source model is trained "
+         f"adversarially), got {p.sources.robust.adv_eps}")
+    need(all(e >= 0 for e in p.eval_sweep), f"eval_sweep radii must be >= 0, got {p.eval_sweep}")
+    bad = [n for n in p.datasets if n not in DATASETS]
+    need(not bad, f"datasets: unknown {bad}; expected names from {DATASETS}")
     from .models import ARCHS
 
     need(p.arch in ARCHS, f"arch must be one of {ARCHS}, got {p.arch!r}")
-    bad = [a for a in p.transfer_arch_list if a not in ARCHS]
+    bad = [a for a in p.transfer_archs if a not in ARCHS]
     need(not bad, f"transfer_archs: unknown {bad}; expected names from {ARCHS}")
-    need(p.transfer_eps >= 0, f"transfer_eps must be >= 0, got {p.transfer_eps}")
-    need(p.target_source_weight_decay >= 0, f"target_source_weight_decay must be >= 0, got {p.target_source_weight_decay}")
-    for key in ("augment", "source_augment", "target_source_augment", "rnr_augment"):
-        try:
-            parse_augment(getattr(p, key))
-        except ValueError as e:
-            raise ValueError(f"profile {p.name!r}: field {key!r}: {e}") from None
     check_device(p.device)
     for key in ("standard_checkpoint", "robust_checkpoint"):
         path = getattr(p, key)
@@ -398,6 +464,8 @@ def paper_row(dataset: str) -> dict:
 
 
 __all__ = [
-    "DATASETS", "CONTROL_SETS", "SUBSET_VARIANTS", "ALL_SETS", "MATCHED_CONTROL", "MATCHED_CONTROLS", "ATTACKS", "RELEASE_NAMES", "CIFAR10_CLASSES", "RELEASE_URL", "PAPER", "Profile",
-    "PROFILE_NAMES", "get_profile", "load", "parse_overrides", "field_names", "validate", "paper_row",
+    "ORIGINS", "DATASETS", "CONTROL_SETS", "SUBSET_VARIANTS", "ALL_SETS", "MATCHED_CONTROL", "MATCHED_CONTROLS",
+    "ATTACKS", "RELEASE_NAMES", "CIFAR10_CLASSES", "RELEASE_URL", "PAPER", "Profile", "Sources", "Sets", "Recipe",
+    "ALIASES", "RECIPE_KEYS", "PROFILE_NAMES", "get_profile", "apply", "expand", "keys", "is_key", "from_dict", "load",
+    "parse_overrides", "validate", "paper_row",
 ]

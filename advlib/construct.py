@@ -1,9 +1,11 @@
-"""Build the four datasets of Section 3 (Ilyas et al. 2019) from a training set and two source models.
+"""Build the four datasets of Section 3 (Ilyas et al. 2019) from a training set and the source models,
+as files: the source models, the shards, the resume, the settings that must match for a reuse.
+The constructions themselves are functions of tensors in :mod:`advlib.builders`.
 
 - ``d_robust`` / ``d_non_robust`` (Sec. 3.1, D_R / D_NR): for each training pair (x, y), start from
-  a *different*, randomly chosen training image and descend ||g(x_r) - g(x)||_2 with
-  normalized-gradient L2 steps (``advlib.attacks.invert_representation``); keep the label y.
-  g is the penultimate layer of the L2-robust model (D_R) or of the standard model (D_NR).
+  a *different*, randomly chosen training image (the start image) and descend ||g(x_r) - g(x)||_2
+  with normalized-gradient L2 steps; keep the label y. g is the penultimate layer of the L2-robust
+  model (D_R) or of the standard model (D_NR).
 - ``d_rand`` / ``d_det`` (Sec. 3.2): targeted L2 PGD on the standard model toward t, relabel as t.
   D_rand: t uniform over all classes (as the paper samples it, so t may equal y: the fraction
   where it does is recorded in meta.json); D_det: t = (y + 1) mod k.
@@ -21,7 +23,6 @@ after a barrier; since shards depend only on their index, the set equals the sin
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -32,9 +33,16 @@ from pathlib import Path
 import torch
 
 from . import __version__, dist
-from .attacks import eval_mode, feature_fn, invert_representation, pgd, representation_distance
+from .builders import (
+    INVERT_EPS,
+    autocast_for,
+    build_robust_set,
+    build_targeted_set,
+    choose_targets,
+    num_classes_of,
+    other_indices,
+)
 from .config import DATASETS, Profile
-from .models import infer_num_classes
 from .utils import atomic_torch_save, atomic_write_json, get_device, model_device, progress_bar, tensors_sha256
 
 # What each dataset is built with, and from which source model.
@@ -50,8 +58,6 @@ TARGET_RULE = {
     "d_rand": "t ~ Uniform{0..k-1} (paper: uniformly at random among classes; t may equal y)",
     "d_det": "t = (y + 1) mod k",
 }
-INVERT_EPS = 1000.0  # L2 ball around the start image for inversion (paper: 1000, i.e. unconstrained)
-LOSS_POINTS = 100  # at most ~this many logged points of the matching-loss curve
 SHARD_FORMAT = 1  # bump when the shard file layout changes
 
 # Meta keys that must agree for existing shards / a finished set to be reused.
@@ -66,15 +72,15 @@ _MATCH_KEYS = ("name", "algorithm", "source_model", "pool", "n", "seed", "shard_
 # ================================================================================================
 def source_role(name: str, profile: Profile) -> str:
     """Which source model builds ``name``: ``SOURCE_ROLE``, except that the targeted sets attack the
-    "targeted" model when the profile trains one (``target_source_epochs`` > 0)."""
-    if name in TARGETED_SETS and profile.target_source_epochs > 0:
+    "targeted" model when the profile trains one (a ``sources.targeted`` recipe with epochs > 0)."""
+    if name in TARGETED_SETS and profile.sources.has_targeted:
         return "targeted"
     return SOURCE_ROLE[name]
 
 
 def source_roles(profile: Profile) -> tuple[str, ...]:
     """The source models a profile trains: standard and robust, and "targeted" when asked for."""
-    return ("standard", "robust") + (("targeted",) if profile.target_source_epochs > 0 else ())
+    return ("standard", "robust") + (("targeted",) if profile.sources.has_targeted else ())
 
 
 def source_models(profile: Profile, train_images, train_labels, paths, eval_data=None, progress=True) -> dict:
@@ -88,8 +94,8 @@ def source_models(profile: Profile, train_images, train_labels, paths, eval_data
     standard training (``train_config(profile, "standard")``) and L2 adversarial training
     (``train_config(profile, "robust")``; paper: eps 0.5, 7 steps of 0.1), kept in
     ``paths.source_model("standard")`` / ``paths.source_model("robust")`` and resumed from there;
-    with ``profile.target_source_epochs`` > 0 also ``"targeted"``, the standard model of the
-    targeted sets (``train_config(profile, "targeted")``),
+    with a ``profile.sources.targeted`` recipe (epochs > 0) also ``"targeted"``, the standard model
+    of the targeted sets (``train_config(profile, "targeted")``),
     on ``profile.device``. Each is keyed by its provenance (the sha256 of the CIFAR-10 training
     tensors and its config): other data or settings train a new model, never reuse the old one.
     """
@@ -111,7 +117,7 @@ def source_models(profile: Profile, train_images, train_labels, paths, eval_data
         cfg = tr.train_config(profile, role)
         model, history = tr.train_or_load(cfg, train_images, train_labels, paths.source_model(role),
                                           eval_data=eval_data, progress=progress, device=device,
-                                          source="cifar10", dataset="cifar10", eval_every=profile.eval_every)
+                                          origin="cifar10", dataset="cifar10", eval_every=profile.eval_every)
         out[role] = model
         out["histories"][role] = history
     return out
@@ -124,169 +130,6 @@ def shard_generator(seed: int, name: str, shard: int) -> torch.Generator:
     """A CPU generator that depends only on (seed, name, shard): stable across runs and processes."""
     digest = hashlib.sha256(f"advlib.construct:{seed}:{name}:{shard}".encode()).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
-
-
-def other_indices(source_indices: torch.Tensor, pool_size: int, generator: torch.Generator) -> torch.Tensor:
-    """For each source index, a uniformly random index of the pool that is never the same one."""
-    if pool_size < 2:
-        raise ValueError(f"representation matching needs >= 2 training images to pick a different start, got {pool_size}")
-    offset = torch.randint(1, pool_size, source_indices.shape, generator=generator)
-    out = (source_indices + offset) % pool_size
-    assert not (out == source_indices).any(), "start index equals source index"
-    return out
-
-
-TARGET_RULES = ("rand", "det", "other")
-
-
-def choose_targets(labels: torch.Tensor, rule: str, num_classes: int, generator: torch.Generator) -> torch.Tensor:
-    """Target classes: ``"rand"`` uniform over all classes (t may equal y, as the paper samples),
-    ``"det"`` (y + 1) mod k, ``"other"`` uniform over the k - 1 classes other than y (never y: the
-    D_other control)."""
-    if rule == "rand":
-        return torch.randint(0, num_classes, labels.shape, generator=generator)
-    if rule == "det":
-        return (labels + 1) % num_classes
-    if rule == "other":
-        return (labels + torch.randint(1, num_classes, labels.shape, generator=generator)) % num_classes
-    raise ValueError(f"target rule must be one of {TARGET_RULES}, got {rule!r}")
-
-
-def autocast_for(device: torch.device, amp: bool):
-    """bf16 autocast on CUDA when ``amp``; a no-op context everywhere else (CPU always runs fp32)."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def num_classes_of(model, images: torch.Tensor) -> int:
-    """The width of the model's output (``advlib.models.infer_num_classes``): never assumed."""
-    return infer_num_classes(model, images)
-
-
-def _batches(n: int, batch_size: int):
-    for lo in range(0, n, batch_size):
-        yield lo, min(n, lo + batch_size)
-
-
-def _as_index(indices, n: int) -> torch.Tensor:
-    idx = torch.arange(n) if indices is None else torch.as_tensor(indices, dtype=torch.int64).cpu()
-    if idx.numel() and (idx.min() < 0 or idx.max() >= n):
-        raise ValueError(f"indices must lie in [0, {n}), got range [{idx.min().item()}, {idx.max().item()}]")
-    return idx
-
-
-def _log_steps(steps: int, log_points: int) -> tuple[int, list[int]]:
-    every = max(1, math.ceil(steps / max(1, log_points)))
-    return every, list(range(0, steps, every)) + [steps]
-
-
-# ================================================================================================
-# The two constructions (pure functions of tensors; no files)
-# ================================================================================================
-def build_robust_set(model, images, labels, *, steps: int, step_size: float, seed: int = 0, indices=None,
-                     generator: torch.Generator | None = None, batch_size: int = 500, eps: float = INVERT_EPS,
-                     amp: bool = False, log_points: int = LOSS_POINTS, pbar=None, features=None,
-                     schedule: str = "constant") -> dict:
-    """Representation matching (D_R with a robust ``model``, D_NR with a standard one).
-
-    Works with any model: ``features`` is None (``model.features``, the penultimate layer of every
-    advlib model), a function ``x -> representation``, or the name of a layer whose output is
-    captured with a forward hook (``advlib.attacks.feature_fn``).
-
-    images: the training pool, float NCHW in [0,1]; labels: int64. For each row i of ``indices``
-    (default: every image) the target is images[i] and the start is images[j] for a random
-    j != i of the pool. Returns a dict of CPU tensors: ``images`` (x_r), ``labels`` (labels[i]),
-    ``source_indices`` (i), ``start_indices`` (j), ``rel_distance`` (||g(x_r)-g(x)|| / ||g(x)||),
-    ``agree`` (the model predicts the label on x_r), and the mean matching loss ``loss_curve``
-    logged at ``loss_steps``.
-    """
-    feature_fn(model, features)  # a model without a representation fails here, before any work
-    gen = generator if generator is not None else torch.Generator().manual_seed(seed)
-    device = model_device(model)
-    src = _as_index(indices, len(images))
-    start = other_indices(src, len(images), gen)
-    every, loss_steps = _log_steps(steps, log_points)
-    out_x, rel, agree = [], [], []
-    curve = torch.zeros(len(loss_steps), dtype=torch.float64)
-    with eval_mode(model):
-        for lo, hi in _batches(len(src), batch_size):
-            x_t = images[src[lo:hi]].to(device, torch.float32)
-            x_0 = images[start[lo:hi]].to(device, torch.float32)
-            y = labels[src[lo:hi]].to(device)
-            with autocast_for(device, amp):
-                x_r, losses = invert_representation(model, x_t, x_0, steps=steps, step_size=step_size, eps=eps,
-                                                    log_every=every, features=features, schedule=schedule)
-                d = representation_distance(model, x_r, x_t, relative=True, features=features)
-                with torch.no_grad():
-                    pred = model(x_r).argmax(1)
-            curve += torch.tensor(losses, dtype=torch.float64) * (hi - lo)
-            out_x.append(x_r.float().cpu())
-            rel.append(d.float().cpu())
-            agree.append((pred == y).cpu())
-            if pbar is not None:
-                pbar.update(hi - lo)
-    n = len(src)
-    return {
-        "images": torch.cat(out_x) if out_x else images[:0].float().cpu(),
-        "labels": labels[src].cpu(),
-        "source_indices": src,
-        "start_indices": start,
-        "rel_distance": torch.cat(rel) if rel else torch.zeros(0),
-        "agree": torch.cat(agree) if agree else torch.zeros(0, dtype=torch.bool),
-        "loss_curve": (curve / max(n, 1)).tolist(),
-        "loss_steps": loss_steps,
-    }
-
-
-def build_targeted_set(model, images, labels, *, rule: str, eps: float, step_size: float, steps: int,
-                       restarts: int = 1, random_start: bool | None = None, seed: int = 0, indices=None,
-                       generator: torch.Generator | None = None, batch_size: int = 500, amp: bool = False,
-                       num_classes: int | None = None, keep_only_hits: bool = False, pbar=None) -> dict:
-    """Targeted L2 PGD toward t (D_rand: ``rule="rand"``, D_det: ``rule="det"``, the D_other control:
-    ``rule="other"``), relabelled as t.
-
-    Returns CPU tensors: ``images`` (x_adv), ``labels`` (= ``targets``), ``source_indices``,
-    ``orig_labels`` (y), ``hit`` (argmax of the model on x_adv == t); with ``keep_only_hits`` the
-    misses are dropped from every per-row entry (a deviation from the paper), while ``n_attacked``
-    / ``n_hit`` / ``n_target_is_label`` count all attacked rows. ``random_start`` defaults to
-    ``restarts > 1`` (the robustness library starts from x unless restarts are asked for).
-    """
-    gen = generator if generator is not None else torch.Generator().manual_seed(seed)
-    device = model_device(model)
-    k = num_classes or num_classes_of(model, images)
-    src = _as_index(indices, len(images))
-    y_all = labels[src].cpu()
-    t_all = choose_targets(y_all, rule, k, gen)
-    rs = restarts > 1 if random_start is None else random_start
-    out_x, hit = [], []
-    with eval_mode(model):
-        for lo, hi in _batches(len(src), batch_size):
-            x = images[src[lo:hi]].to(device, torch.float32)
-            t = t_all[lo:hi].to(device)
-            with autocast_for(device, amp):
-                x_adv = pgd(model, x, t, norm="l2", eps=eps, step_size=step_size, steps=steps, targeted=True,
-                            random_start=rs, restarts=restarts, generator=gen)
-                with torch.no_grad():
-                    pred = model(x_adv).argmax(1)
-            out_x.append(x_adv.float().cpu())
-            hit.append((pred == t).cpu())
-            if pbar is not None:
-                pbar.update(hi - lo)
-    x_all = torch.cat(out_x) if out_x else images[:0].float().cpu()
-    hit_all = torch.cat(hit) if hit else torch.zeros(0, dtype=torch.bool)
-    keep = hit_all if keep_only_hits else torch.ones_like(hit_all)
-    return {
-        "images": x_all[keep],
-        "labels": t_all[keep],
-        "targets": t_all[keep],
-        "orig_labels": y_all[keep],
-        "source_indices": src[keep],
-        "hit": hit_all[keep],
-        "n_attacked": len(src),
-        "n_hit": int(hit_all.sum()),
-        "n_target_is_label": int((t_all == y_all).sum()),
-    }
 
 
 # ================================================================================================
@@ -571,7 +414,8 @@ def construct_all(profile: Profile, paths, train_images, train_labels, models: d
 
 __all__ = [
     "ALGORITHM", "SOURCE_ROLE", "TARGETED_SETS", "source_role", "source_roles", "TARGET_RULE", "INVERT_EPS",
-    "source_models", "shard_generator", "other_indices",
-    "choose_targets", "build_robust_set", "build_targeted_set", "model_fingerprint", "pool_fingerprint",
-    "dataset_settings", "construct_dataset", "construct_all", "is_complete",
+    "source_models", "shard_generator", "model_fingerprint", "pool_fingerprint", "dataset_settings",
+    "construct_dataset", "construct_all", "is_complete",
+    # the constructions on tensors (advlib.builders), here too: callers import them from this module
+    "other_indices", "choose_targets", "autocast_for", "num_classes_of", "build_robust_set", "build_targeted_set",
 ]

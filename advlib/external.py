@@ -271,10 +271,10 @@ def file_sha256(path) -> str:
 
 
 def checkpoint_provenance(path, arch: str = "resnet50") -> dict:
-    """Where a loaded source model came from: ``{"source": "robustness_checkpoint", "path",
+    """Where a loaded source model came from: ``{"origin": "robustness_checkpoint", "path",
     "sha256", "bytes", "arch"}`` (the file is hashed, not unpickled)."""
     p = Path(path)
-    return {"source": "robustness_checkpoint", "path": str(p.resolve()), "sha256": file_sha256(p),
+    return {"origin": "robustness_checkpoint", "path": str(p.resolve()), "sha256": file_sha256(p),
             "bytes": p.stat().st_size, "arch": arch}
 
 

@@ -13,7 +13,7 @@
       results.json, report.md  the table (advlib.evaluate) and its report
       timings.json             wall time per notebook (runner)
 
-A model folder is keyed by what the model learned from (data source + dataset name); its
+A model folder is keyed by what the model learned from (the data's origin + dataset name); its
 ``provenance.json`` adds the sha256 of the training tensors and the training config, so a model
 trained on other data is never reused (see :mod:`advlib.train`). Released and constructed sets,
 and the models trained on them, never share a folder.
@@ -24,21 +24,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ALL_SETS, DATASETS, MATCHED_CONTROLS, RELEASE_NAMES, SUBSET_VARIANTS
+from .config import ALL_SETS, DATASETS, MATCHED_CONTROLS, ORIGINS, RELEASE_NAMES, SUBSET_VARIANTS
+from .recipes import SOURCE_ROLES
 
-DATA_SOURCES = ("constructed", "released")  # where a feature dataset comes from
-MODEL_SOURCES = ("cifar10", *DATA_SOURCES)  # what a model was trained on
-# the source models, trained on CIFAR-10; "targeted" only where the profile gives the targeted
-# sets a standard model of their own (``target_source_epochs``)
-SOURCE_ROLES = ("standard", "robust", "targeted")
+# what a model was trained on: CIFAR-10 (the source models, the matched controls) or a set of an origin
+MODEL_ORIGINS = ("cifar10", *ORIGINS)
+# the source models, trained on CIFAR-10: SOURCE_ROLES, "targeted" only where the profile gives the
+# targeted sets a standard model of their own (a ``sources.targeted`` recipe)
 # other models trained on CIFAR-10: "brief" (the relabel control's model) and "<role>-<arch>" /
 # "standard-<arch>" standard models of other architectures (the transfer study)
 
 
-def check_source(source: str, allowed=DATA_SOURCES, what: str = "dataset source") -> str:
-    if source not in allowed:
-        raise ValueError(f"unknown {what} {source!r}; expected one of {allowed}")
-    return source
+def check_origin(origin: str, allowed=ORIGINS, what: str = "origin of a dataset") -> str:
+    if origin not in allowed:
+        raise ValueError(f"unknown {what} {origin!r}; expected one of {allowed}")
+    return origin
 
 
 @dataclass(frozen=True)
@@ -85,53 +85,53 @@ class RunPaths:
     def config(self) -> Path:
         return self.root / "config.json"
 
-    def dataset(self, name: str, source: str = "constructed") -> Path:
+    def dataset(self, name: str, origin: str = "constructed") -> Path:
         """Folder holding CIFAR_ims / CIFAR_lab for dataset ``name`` (one of ``ALL_SETS``: the paper's
-        four and the controls) from ``source``."""
+        four and the controls) of ``origin`` ("constructed" | "released")."""
         if name not in ALL_SETS:
             raise ValueError(f"unknown dataset {name!r}; expected one of {ALL_SETS}")
-        if source == "released" and name not in DATASETS:
+        if origin == "released" and name not in DATASETS:
             raise ValueError(f"the authors released only {DATASETS}; {name!r} is constructed here")
-        return self.datasets / check_source(source) / name
+        return self.datasets / check_origin(origin) / name
 
-    def model(self, name: str, source: str, seed: int | None = None) -> Path:
-        """Folder of the model trained on dataset ``name`` of ``source`` ("constructed" | "released"),
+    def model(self, name: str, origin: str, seed: int | None = None) -> Path:
+        """Folder of the model trained on dataset ``name`` of ``origin`` ("constructed" | "released"),
         or of a model trained on CIFAR-10: ``model("standard" | "robust" | "brief" | "standard-<arch>",
         "cifar10")``. ``seed``: a model trained with an extra training seed (profile field
         ``train_seeds``) lives beside, in ``<name>-seed<k>``. A name may carry an ``@<arch>`` suffix
         for a model of another architecture trained on the same set (the transfer study)."""
-        check_source(source, MODEL_SOURCES, "model source")
+        check_origin(origin, MODEL_ORIGINS, "origin of a model's data")
         base = name.split("@", 1)[0]
-        if source == "cifar10":
+        if origin == "cifar10":
             if base not in SOURCE_ROLES + MATCHED_CONTROLS + ("brief",) and not base.startswith("standard-"):
                 raise ValueError(f"models trained on CIFAR-10 are {SOURCE_ROLES}, the matched controls "
                                  f"{MATCHED_CONTROLS}, 'brief' or 'standard-<arch>', got {name!r}")
         elif base not in ALL_SETS + SUBSET_VARIANTS:
             raise ValueError(f"unknown dataset {name!r}; expected one of {ALL_SETS + SUBSET_VARIANTS}")
-        return self.models / source / (name if seed is None else f"{name}-seed{int(seed)}")
+        return self.models / origin / (name if seed is None else f"{name}-seed{int(seed)}")
 
     def source_model(self, role: str) -> Path:
         """Folder of a source model (``role`` "standard" | "robust" | "targeted")."""
         return self.model(role, "cifar10")
 
-    def available(self, source: str = "constructed") -> list[str]:
-        """Datasets of ``source`` whose CIFAR_ims and CIFAR_lab both exist."""
+    def available(self, origin: str = "constructed") -> list[str]:
+        """Datasets of ``origin`` whose CIFAR_ims and CIFAR_lab both exist."""
         out = []
         for n in DATASETS:
-            d = self.dataset(n, source)
+            d = self.dataset(n, origin)
             if (d / "CIFAR_ims").is_file() and (d / "CIFAR_lab").is_file():
                 out.append(n)
         return out
 
     def trained(self, seeds=(None,)) -> list[tuple[str, str, int | None]]:
-        """(source, name, seed) of every model folder holding a checkpoint, for each of ``seeds``
-        (None = the run's own seed), sources in MODEL_SOURCES order."""
+        """(origin, name, seed) of every model folder holding a checkpoint, for each of ``seeds``
+        (None = the run's own seed), origins in MODEL_ORIGINS order."""
         out = []
-        for source in MODEL_SOURCES:
-            names = SOURCE_ROLES if source == "cifar10" else DATASETS
-            out += [(source, n, s) for n in names for s in seeds
-                    if (self.model(n, source, s) / "checkpoint.pt").is_file()]
+        for origin in MODEL_ORIGINS:
+            names = SOURCE_ROLES if origin == "cifar10" else DATASETS
+            out += [(origin, n, s) for n in names for s in seeds
+                    if (self.model(n, origin, s) / "checkpoint.pt").is_file()]
         return out
 
 
-__all__ = ["RunPaths", "DATA_SOURCES", "MODEL_SOURCES", "SOURCE_ROLES", "RELEASE_NAMES", "check_source"]
+__all__ = ["RunPaths", "ORIGINS", "MODEL_ORIGINS", "SOURCE_ROLES", "RELEASE_NAMES", "check_origin"]

@@ -4,7 +4,7 @@
 
     {"profile": "cpu", "seed": 0, "config": {...profile fields...}, "timings_s": {...},
      "machine": {"device": "cpu", "torch": "2.14.1", "threads": 2, "commit": "abc123..."},
-     "rows": [{"dataset": "d_robust", "source": "constructed", "arch": "small", "seed": 0,
+     "rows": [{"dataset": "d_robust", "origin": "constructed", "arch": "small", "seed": 0,
                "control": "control_rnr",                     # the matched control's row name
                "clean_acc": 0.43, "clean_ci95": [...], "clean_n": 1000,       # the evaluated images
                "full_clean_acc": 0.44, "full_clean_n": 2000,                  # every test image
@@ -15,7 +15,10 @@
                "eval_dtype": "float32", "dataset_sha256": "...", "checkpoint_sha256": "...",
                "paper": {...}}]}
 
-One row per (dataset, source, seed); writing a row with the same key replaces the old one.
+One row per (dataset, origin, seed); writing a row with the same key replaces the old one. A row's
+``origin`` is what its model learned from: "constructed" | "released" (a set of that origin) or
+"cifar10" (the source models and the matched controls). Rows written before the key was renamed
+carry it as "source"; every reader here takes either (:func:`origin_of`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 from .config import MATCHED_CONTROL, PAPER
 from .utils import atomic_write_json
 
-ROW_KEY = ("dataset", "source", "seed")
+ROW_KEY = ("dataset", "origin", "seed")
 # results.json names of the source models, by their role in the run directory
 ROW_OF_ROLE = {"standard": "standard", "robust": "adversarial", "targeted": "standard_targeted"}
 
@@ -64,14 +67,24 @@ def short_name(dataset: str) -> str:
     return SHORT_NAMES.get(dataset, row_label(dataset))
 
 
-def results_row(dataset: str, source: str, metrics: dict, **extra) -> dict:
+def origin_of(row: dict) -> str | None:
+    """A row's origin ("constructed" | "released" | "cifar10"), also of a row written as "source"."""
+    return row.get("origin", row.get("source"))
+
+
+def row_key(row: dict) -> tuple:
+    """(dataset, origin, seed): a row's place in results.json."""
+    return row.get("dataset"), origin_of(row), row.get("seed")
+
+
+def results_row(dataset: str, origin: str, metrics: dict, **extra) -> dict:
     """One row of results.json: the metrics of ``evaluate_model``, provenance fields passed as
     ``extra`` (arch, seed, dataset_sha256, checkpoint_sha256, ...), the matched control's row name
     for a constructed set, and the paper's numbers."""
-    if not dataset or not source:
-        raise ValueError(f"results_row needs a dataset and a source, got {dataset!r}, {source!r}")
+    if not dataset or not origin:
+        raise ValueError(f"results_row needs a dataset and an origin, got {dataset!r}, {origin!r}")
     link = {"control": MATCHED_CONTROL[dataset]} if dataset in MATCHED_CONTROL else {}
-    return {"dataset": dataset, "source": source, **link, **metrics, **extra, "paper": PAPER.get(dataset)}
+    return {"dataset": dataset, "origin": origin, **link, **metrics, **extra, "paper": PAPER.get(dataset)}
 
 
 def _empty_results() -> dict:
@@ -94,17 +107,13 @@ def load_results(path) -> dict:
     return data
 
 
-def _row_key(row: dict) -> tuple:
-    return tuple(row.get(k) for k in ROW_KEY)
-
-
 def update_results(path, row: dict, *, profile=None, seed=None, timings=None, machine=None) -> dict:
-    """Put ``row`` into results.json (replacing the row with the same (dataset, source, seed)) and
+    """Put ``row`` into results.json (replacing the row with the same (dataset, origin, seed)) and
     write the file atomically. ``profile``: a Profile (name + config are recorded) or a name;
     ``timings``: {name: seconds} merged into ``timings_s``; ``machine``: where it ran
     (``advlib.utils.machine_record``). Returns the new contents."""
-    if not isinstance(row, dict) or "dataset" not in row or "source" not in row:
-        raise ValueError("row must be a dict with 'dataset' and 'source' (see results_row)")
+    if not isinstance(row, dict) or "dataset" not in row or origin_of(row) is None:
+        raise ValueError("row must be a dict with 'dataset' and 'origin' (see results_row)")
     path = Path(path)
     data = load_results(path) if path.exists() else _empty_results()
     if profile is not None:
@@ -123,7 +132,7 @@ def update_results(path, row: dict, *, profile=None, seed=None, timings=None, ma
         data["timings_s"] = {**data.get("timings_s", {}), **timings}
     rows = data["rows"]
     for i, old in enumerate(rows):
-        if _row_key(old) == _row_key(row):
+        if row_key(old) == row_key(row):
             rows[i] = row
             break
     else:
@@ -133,19 +142,20 @@ def update_results(path, row: dict, *, profile=None, seed=None, timings=None, ma
 
 
 def grouped_rows(results: dict) -> list[tuple[str, str, list[dict]]]:
-    """(dataset, source, rows of every seed) in first-seen order."""
+    """(dataset, origin, rows of every seed) in first-seen order."""
     groups: dict[tuple, list[dict]] = {}
     for r in results.get("rows", []):
-        groups.setdefault((r.get("dataset"), r.get("source")), []).append(r)
+        groups.setdefault((r.get("dataset"), origin_of(r)), []).append(r)
     return [(d, s, rs) for (d, s), rs in groups.items()]
 
 
-def rows_of(results: dict, dataset: str, source: str | None = None) -> list[dict]:
-    """Every seed's row of ``dataset`` (of ``source`` when given), in seed order."""
+def rows_of(results: dict, dataset: str, origin: str | None = None) -> list[dict]:
+    """Every seed's row of ``dataset`` (of ``origin`` when given), in seed order."""
     rows = [r for r in results.get("rows", []) if r.get("dataset") == dataset
-            and (source is None or r.get("source") == source)]
+            and (origin is None or origin_of(r) == origin)]
     return sorted(rows, key=lambda r: (r.get("seed") is None, r.get("seed")))
 
 
-__all__ = ["ROW_KEY", "ROW_OF_ROLE", "ROW_LABELS", "SHORT_NAMES", "row_label", "short_name", "results_row",
+__all__ = ["ROW_KEY", "ROW_OF_ROLE", "ROW_LABELS", "SHORT_NAMES", "row_label", "short_name", "origin_of", "row_key",
+           "results_row",
            "load_results", "update_results", "grouped_rows", "rows_of"]

@@ -1,12 +1,14 @@
 """Run the notebooks in order with papermill: ``python -m advlib run --profile P``.
 
 Each notebook's ``parameters`` cell declares ``profile``, ``run_dir`` and ``overrides`` (a JSON
-object string of profile-field overrides) plus its own scalars. ``-p key value`` goes to the
-profile when ``key`` is a profile field, else to every notebook that declares ``key``; a key
-that is neither is an error before anything runs.
+object string of profile overrides) plus its own scalars. ``-p key value`` goes to the profile
+when ``key`` is a profile key (``seed``, a dotted recipe key such as ``sources.standard.epochs``,
+or an old flat key of ``config.ALIASES``, which is translated, with a notice, to its new keys
+before the notebooks see it), else to every notebook that declares ``key``; a key that is
+neither is an error before anything runs.
 
-Before any notebook starts, every value is checked (profile fields, dataset / ``which`` /
-``source`` names, paths that must exist, CUDA when asked for), and paths given on the command
+Before any notebook starts, every value is checked (profile keys, dataset / ``which`` /
+``origin`` names, paths that must exist, CUDA when asked for), and paths given on the command
 line are made absolute against the caller's working directory (the notebooks run inside
 ``notebooks/``). While a notebook runs, its cells' output (progress bars included, as text)
 streams to the console.
@@ -18,10 +20,11 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
-from . import config
-from .paths import DATA_SOURCES, RunPaths
+from . import config, dotted
+from .paths import ORIGINS, RunPaths
 from .utils import atomic_write_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +37,9 @@ PATH_PARAMS = ("figures_dir",)
 GPU_PROFILES = {"fast": "about 10 minutes on one H100/H200, many hours on a CPU",
                 "paper": "GPU-hours on a data-center GPU, weeks on a CPU"}
 KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]  # no "Kernel is running over TCP" warning per notebook
+# notebook parameters renamed: old -> new (notebooks 03-05's "origin" is also the profile's key, which
+# the runner sets for every notebook)
+RENAMED_PARAMS = {"source": "origin"}
 
 
 class RunError(RuntimeError):
@@ -70,19 +76,29 @@ def notebook_parameters(path: Path) -> dict[str, dict]:
 
 def split_parameters(pairs: list[tuple[str, str]], declared: dict[str, dict]) -> tuple[dict, dict[str, dict]]:
     """Sort ``-p key value`` pairs into profile overrides and per-notebook parameters."""
-    fields = set(config.field_names())
     overrides, per_nb = {}, {name: {} for name in declared}
     for key, value in pairs:
         if key in COMMON:
             raise RunError(f"parameter {key!r} is set by the runner itself (use --profile / --out)")
-        if key in fields:
+        if key in RENAMED_PARAMS and not any(key in params for params in declared.values()):
+            print(f"[advlib] -p {key}: the notebooks' parameter {key!r} is now {RENAMED_PARAMS[key]!r}; "
+                  f"use -p {RENAMED_PARAMS[key]}", file=sys.stderr)
+            key = RENAMED_PARAMS[key]
+        if config.is_key(key):
             overrides[key] = value
             continue
         owners = [name for name, params in declared.items() if key in params]
+        if not owners and "." in key:  # a profile key into a group: name the group's valid keys
+            try:
+                dotted.resolve(config.Profile, key, "profile key", skip=("name",))
+            except ValueError as e:
+                raise RunError(str(e)) from None
         if not owners:
             nb_keys = sorted({k for params in declared.values() for k in params} - set(COMMON))
-            raise RunError(f"unknown parameter {key!r}: not a profile field and not declared by any notebook.\n"
-                           f"  profile fields: {sorted(fields)}\n  notebook parameters: {nb_keys}")
+            top = sorted(k for k in config.keys() if "." not in k)
+            raise RunError(f"unknown parameter {key!r}: not a profile key and not declared by any notebook.\n"
+                           f"  profile keys: {top}, and the recipes' {', '.join(config.RECIPE_KEYS)}.<key> "
+                           f"(python -m advlib profiles shows them)\n  notebook parameters: {nb_keys}")
         for name in owners:
             per_nb[name][key] = typed_value(key, value, declared[name][key], name)
     return overrides, per_nb
@@ -131,7 +147,7 @@ def resolve_paths(overrides: dict, per_nb: dict[str, dict], cwd: Path | None = N
 
 
 def check_notebook_values(per_nb: dict[str, dict]) -> None:
-    """The notebooks' own parameters: dataset names, ``which`` lists and data sources."""
+    """The notebooks' own parameters: dataset names, ``which`` lists and the sets' origin."""
     for name, params in per_nb.items():
         for key, value in params.items():
             value = str(value)
@@ -141,8 +157,19 @@ def check_notebook_values(per_nb: dict[str, dict]) -> None:
                 bad = [v.strip() for v in value.split(",") if v.strip() and v.strip() not in config.DATASETS]
                 if bad:
                     raise RunError(f"parameter 'which' ({name}): unknown {bad}; expected names from {config.DATASETS}")
-            if key == "source" and value and value not in DATA_SOURCES:
-                raise RunError(f"parameter 'source' ({name}): {value!r}; expected one of {DATA_SOURCES} (or empty)")
+            if key == "origin" and value and value not in ORIGINS:
+                raise RunError(f"parameter 'origin' ({name}): {value!r}; expected one of {ORIGINS} (or empty)")
+
+
+def current_keys(profile: str, overrides: dict) -> dict:
+    """``overrides`` with every old flat key translated to the keys it sets now (a notice on stderr
+    for each), so that the notebooks receive today's keys only."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        pairs = config.expand(overrides, config.get_profile(profile))
+    for w in caught:
+        print(f"[advlib] -p: {w.message}", file=sys.stderr)
+    return dict(pairs)
 
 
 def check_device(cfg: config.Profile) -> None:
@@ -170,6 +197,7 @@ def run(profile: str, out: str | Path | None = None, params: list[tuple[str, str
     overrides, per_nb = split_parameters(list(params), declared)
     resolve_paths(overrides, per_nb)
     check_notebook_values(per_nb)
+    overrides = current_keys(profile, overrides)
     cfg = config.get_profile(profile, **overrides)  # validate before any notebook runs
     check_device(cfg)
     paths = RunPaths.of(out if out else default_run_dir(profile))

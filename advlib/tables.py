@@ -90,11 +90,11 @@ def results_table(results: dict) -> str:
         cols += [f"robust @ {ceps} (declared) [95% CI]"]
     cols += ["clean, all test images", "paper clean", "paper robust @ 0.25"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for dataset, source, rows in _ordered(results):
+    for dataset, origin, rows in _ordered(results):
         paper = rows[0].get("paper") or {}
         # rows written before the headline attack stored PGD alone as robust_acc
         pgd = _mean(rows, lambda r: (r.get("pgd_acc") or ({} if r.get("masks") else r.get("robust_acc")) or {}).get(eps))
-        cells = [row_label(dataset), source, cell(rows, "clean"), cell(rows, eps), pct(pgd)]
+        cells = [row_label(dataset), origin, cell(rows, "clean"), cell(rows, eps), pct(pgd)]
         if ceps != eps:
             cells.append(cell(rows, ceps))
         full = _mean(rows, lambda r: r.get("full_clean_acc"))
@@ -139,10 +139,10 @@ def sweep_table(results: dict) -> str:
     keys = [_key(e) for e in radii]
     lines = ["| trained on | data | clean | " + " | ".join(f"ε = {k}" for k in keys) + " |",
              "|---|---|---|" + "---|" * len(keys)]
-    for dataset, source, group in _ordered({"rows": rows}):
+    for dataset, origin, group in _ordered({"rows": rows}):
         r = group[0]
         cells = [pct(r.get("clean_acc"))] + [pct((r.get("robust_acc") or {}).get(k)) for k in keys]
-        lines.append(f"| {row_label(dataset)} | {source} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row_label(dataset)} | {origin} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

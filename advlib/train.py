@@ -1,6 +1,7 @@
 """One training loop for standard and L2-adversarial training.
 
-``fit`` trains a model on in-memory tensors with SGD, writes a checkpoint every epoch and resumes
+What to train with is a :class:`TrainConfig` (:mod:`advlib.recipes`: ``train_config(profile, role,
+dataset)`` makes one from a profile's recipe). ``fit`` trains a model on in-memory tensors with SGD, writes a checkpoint every epoch and resumes
 from it. Everything random in the loop (batch order, augmentation, the attack's random starts)
 is drawn from generators seeded by ``(cfg.seed, epoch)``, and the global RNG states are saved and
 restored too, so on the CPU a run that is killed and resumed ends with bitwise the same weights
@@ -16,8 +17,8 @@ config, provenance), ``history.json``, ``config.json`` and ``provenance.json``; 
 atomically.
 
 Provenance: a model is only as trustworthy as the record of what it learned from. ``fit`` takes a
-``provenance`` dict (``make_provenance``: data source, dataset name, sha256 of the training
-tensors, the training config) and stores it with every checkpoint; a checkpoint is resumed or
+``provenance`` dict (:mod:`advlib.provenance`: the data's origin, dataset name, sha256 of the
+training tensors, the training config) and stores it with every checkpoint; a checkpoint is resumed or
 reused only when its config *and* its provenance equal the new ones. ``train_or_load`` moves a
 model folder trained on other data aside (``<folder>.replaced-<time>``, never deleted) and trains
 afresh, so a rebuilt dataset is never answered by the old model.
@@ -37,7 +38,7 @@ import contextlib
 import dataclasses
 import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +47,10 @@ import torch.nn.functional as F
 
 from . import dist
 from .attacks import pgd
-from .config import ALL_SETS, MATCHED_CONTROLS, SUBSET_VARIANTS
-from .loader import BatchLoader, epoch_generator, parse_augment
+from .loader import BatchLoader, epoch_generator
 from .models import ARCHS, ImageClassifier, build_model, infer_num_classes
+from .provenance import PROVENANCE, make_provenance, normalized, provenance_diff, read_provenance, set_aside
+from .recipes import ROLES, SCHEDULES, TrainConfig, train_config
 from .utils import (
     Timer,
     atomic_torch_save,
@@ -58,113 +60,11 @@ from .utils import (
     progress_bar,
     set_seed,
     state_dict_sha256,
-    tensors_sha256,
 )
 
-# Recipe families: sets built like D_rand train with lr_drand; sets built like D_det without augmentation;
-# D_R and D_NR with the profile's rnr_augment.
-# A set's matched control (real images, true labels) trains exactly as the set does.
-RNR = ("d_robust", "d_non_robust", "control_rnr")
-RAND_LIKE = ("d_rand", "d_other", "d_rand_synthetic", "d_rand_t_ne_y", "d_rand_hits", "control_rand")
-DET_LIKE = ("d_det", "d_det_synthetic", "d_det_hits", "control_det")
-SCHEDULES = ("step", "onecycle", "constant")
-ROLES = ("standard", "robust", "targeted", "dataset")
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.json"
 CONFIG = "config.json"
-PROVENANCE = "provenance.json"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    arch: str  # a name from advlib.models.ARCHS
-    epochs: int  # passes over the training set
-    batch_size: int = 128  # images per SGD step
-    lr: float = 0.1  # peak learning rate (for batch_size images)
-    momentum: float = 0.9
-    weight_decay: float = 5e-4  # L2 penalty on every parameter (as the robustness library does)
-    nesterov: bool = False
-    schedule: str = "step"  # "step": x lr_gamma every lr_step epochs | "onecycle" (per batch) | "constant"
-    lr_step: int = 50  # epochs between drops (step schedule)
-    lr_gamma: float = 0.1  # factor at each drop (step schedule)
-    label_smoothing: float = 0.0
-    augment: str = "crop,flip"  # batch augmentation: "", "flip", "crop,flip" (crop = translate by <= 4 px)
-    adversarial: bool = False  # train on L2 PGD examples instead of clean ones
-    adv_eps: float = 0.5  # L2 radius of the training attack
-    adv_steps: int = 7  # PGD steps per batch
-    adv_step_size: float = 0.1  # L2 length of each PGD step
-    adv_random_start: bool = True  # start the training attack at a random point of the ball (robustness lib: no)
-    amp: bool = True  # bf16 autocast (CUDA only)
-    channels_last: bool = True  # NHWC memory format for model and batches
-    compile: bool = False  # torch.compile the model (CUDA only)
-    seed: int = 0  # seeds batch order, augmentation, attack starts (and the model init in train_or_load)
-
-    def validate(self) -> None:
-        def need(cond, msg):
-            if not cond:
-                raise ValueError(f"TrainConfig: {msg}")
-
-        need(isinstance(self.arch, str) and self.arch, f"arch must be a model name, got {self.arch!r}")
-        need(self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}")
-        need(self.batch_size > 0, f"batch_size must be > 0, got {self.batch_size}")
-        need(self.lr >= 0, f"lr must be >= 0, got {self.lr}")
-        need(self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        need(self.lr_step > 0, f"lr_step must be > 0, got {self.lr_step}")
-        need(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0,1), got {self.label_smoothing}")
-        need(self.adv_eps >= 0, f"adv_eps must be >= 0, got {self.adv_eps}")
-        need(self.adv_steps > 0, f"adv_steps must be > 0, got {self.adv_steps}")
-        need(self.adv_step_size >= 0, f"adv_step_size must be >= 0, got {self.adv_step_size}")
-        parse_augment(self.augment)
-
-
-def train_config(profile, role: str, dataset: str | None = None) -> TrainConfig:
-    """The TrainConfig a profile prescribes for one of three roles.
-
-    role "standard": the standard source model (``profile.source_epochs``, ``source_augment``,
-    ``source_weight_decay``);
-    "targeted": the standard model the targeted sets attack when the profile asks for one of their
-    own (``target_source_epochs`` > 0, ``target_source_augment``, ``target_source_weight_decay``);
-    "robust": the L2-adversarially trained source model (``profile.robust_epochs``, ``adv_*``);
-    "dataset": standard training on the constructed/released set ``dataset`` (``profile.epochs``;
-    ``rand_det_epochs`` for the D_rand / D_det families when > 0),
-    with ``profile.lr_drand`` for d_rand and no augmentation for d_det, as in the paper, and
-    ``profile.rnr_augment`` for d_robust and d_non_robust; the
-    controls and subset variants follow the recipe of the set they imitate (``RAND_LIKE``,
-    ``DET_LIKE``; relabel: the standard recipe).
-    """
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
-    if role == "dataset" and dataset not in ALL_SETS + SUBSET_VARIANTS + MATCHED_CONTROLS:
-        raise ValueError(f"role 'dataset' needs dataset= one of {ALL_SETS + SUBSET_VARIANTS + MATCHED_CONTROLS}, "
-                         f"got {dataset!r}")
-    if role != "dataset" and dataset is not None:
-        raise ValueError(f"dataset= is only used with role='dataset', got role {role!r} and dataset {dataset!r}")
-    p = profile
-    cfg = TrainConfig(
-        arch=p.arch, epochs=p.source_epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
-        weight_decay=p.weight_decay, nesterov=p.nesterov, schedule=p.schedule, lr_step=p.lr_step,
-        lr_gamma=p.lr_gamma, label_smoothing=p.label_smoothing, augment=p.augment, amp=p.amp,
-        channels_last=p.channels_last, compile=p.compile, seed=p.seed,
-    )
-    if role == "standard":
-        cfg = dataclasses.replace(cfg, augment=p.source_augment, weight_decay=p.source_weight_decay)
-    if role == "targeted":
-        if p.target_source_epochs <= 0:
-            raise ValueError(f"profile {p.name!r} has target_source_epochs 0: its targeted sets attack the standard "
-                             "source model, there is no 'targeted' model to train")
-        cfg = dataclasses.replace(cfg, epochs=p.target_source_epochs, augment=p.target_source_augment,
-                                  weight_decay=p.target_source_weight_decay)
-    if role == "robust":
-        cfg = dataclasses.replace(cfg, epochs=p.robust_epochs, adversarial=True, adv_eps=p.adv_eps,
-                                  adv_steps=p.adv_steps, adv_step_size=p.adv_step_size,
-                                  adv_random_start=p.adv_random_start)
-    elif role == "dataset":
-        targeted_like = dataset in RAND_LIKE + DET_LIKE and p.rand_det_epochs > 0
-        cfg = dataclasses.replace(cfg, epochs=p.rand_det_epochs if targeted_like else p.epochs,
-                                  lr=p.lr_drand if dataset in RAND_LIKE else p.lr,
-                                  augment="" if dataset in DET_LIKE else p.rnr_augment if dataset in RNR else p.augment)
-    cfg.validate()
-    return cfg
 
 
 # --- input checks ---------------------------------------------------------------------------------
@@ -198,8 +98,8 @@ def _check_model_matches(model: torch.nn.Module, arch: str) -> None:
     """An advlib model must be ``build_model(arch)`` (same parameter names and shapes), so that
     ``load_trained`` can rebuild it from config.json. Any other ``nn.Module`` trains as it is
     (``cfg.arch`` is then only a label; rebuild it yourself to load its checkpoint)."""
-    if not isinstance(model, ImageClassifier) and cfg_arch_is_label(arch, ARCHS):
-        return
+    if not isinstance(model, ImageClassifier) and arch not in ARCHS:
+        return  # a user's own model: arch is only a label
     with torch.device("meta"):
         ref = build_model(arch)  # raises on an unknown arch
     want = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
@@ -209,35 +109,7 @@ def _check_model_matches(model: torch.nn.Module, arch: str) -> None:
                          f"build it with advlib.models.build_model(cfg.arch)")
 
 
-def cfg_arch_is_label(arch: str, archs) -> bool:
-    """True when ``arch`` does not name an advlib architecture (a user's own model)."""
-    return arch not in archs
-
-
-# --- provenance -------------------------------------------------------------------------------------
-def make_provenance(source: str, dataset: str, images: torch.Tensor, labels: torch.Tensor,
-                    cfg: TrainConfig) -> dict:
-    """What a model learned from: data ``source`` ("cifar10" | "constructed" | "released"),
-    ``dataset`` name, the sha256 of the training tensors (``tensors_sha256(images, labels)``), and
-    the training config. Two models with equal provenance learned from the same bytes the same way."""
-    if not source or not dataset:
-        raise ValueError(f"provenance needs a data source and a dataset name, got {source!r}, {dataset!r}")
-    return {"source": source, "dataset": dataset, "dataset_sha256": tensors_sha256(images, labels.long()),
-            "n": int(labels.shape[0]), "train_config": asdict(cfg)}
-
-
-def _provenance_diff(old: dict | None, new: dict | None) -> dict:
-    old, new = old or {}, new or {}
-    keys = ("source", "dataset", "dataset_sha256", "n")
-    return {k: (old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)}
-
-
-def read_provenance(out_dir) -> dict | None:
-    """``provenance.json`` of a model folder (None when the model was trained without one)."""
-    f = Path(out_dir) / PROVENANCE
-    return json.loads(f.read_text()) if f.is_file() else None
-
-
+# --- reuse -----------------------------------------------------------------------------------------
 def stale_reason(out_dir, cfg: TrainConfig, provenance: dict | None) -> str | None:
     """Why the model in ``out_dir`` may not be reused for (cfg, provenance), or None if it may."""
     ckpt_path = Path(out_dir) / CHECKPOINT
@@ -245,25 +117,13 @@ def stale_reason(out_dir, cfg: TrainConfig, provenance: dict | None) -> str | No
         return None
     ckpt = _load_checkpoint(ckpt_path)
     reasons = []
-    pdiff = _provenance_diff(ckpt.get("provenance"), provenance)
+    pdiff = provenance_diff(ckpt.get("provenance"), provenance)
     if pdiff:
         reasons.append("trained on other data: " + "; ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in pdiff.items()))
     cdiff = _config_diff(ckpt.get("config", {}), cfg)
     if cdiff:
         reasons.append("other training config: " + "; ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in cdiff.items()))
     return ", ".join(reasons) or None
-
-
-def set_aside(out_dir, reason: str) -> Path:
-    """Rename a stale model folder to ``<folder>.replaced-<UTC time>`` (nothing is deleted)."""
-    import datetime
-
-    out = Path(out_dir)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-    dest = out.with_name(f"{out.name}.replaced-{stamp}")
-    out.rename(dest)
-    atomic_write_json(dest / "replaced.json", {"reason": reason, "was": str(out)})
-    return dest
 
 
 # --- RNG state (stored as plain lists/tensors so the checkpoint loads with weights_only=True) ----
@@ -412,7 +272,7 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
             if diff:
                 raise ValueError(f"{ckpt_path} was written with a different config (saved, new): {diff}; "
                                  f"delete {out} or pass resume=False to start over")
-            pdiff = _provenance_diff(ckpt.get("provenance"), provenance)
+            pdiff = provenance_diff(ckpt.get("provenance"), provenance)
             if pdiff:
                 raise ValueError(f"{ckpt_path} was trained on other data (saved, new): {pdiff}; "
                                  f"delete {out} or pass resume=False to start over")
@@ -556,7 +416,7 @@ def save_loaded(model: torch.nn.Module, arch: str, out_dir, provenance: dict) ->
     that evaluation and the explorer treat it like a trained one; ``provenance`` says where it came
     from (file, sha256). An existing folder with the same provenance is left as it is."""
     out = Path(out_dir)
-    if read_provenance(out) == provenance and (out / CHECKPOINT).is_file():
+    if read_provenance(out) == normalized(provenance) and (out / CHECKPOINT).is_file():
         return out
     if out.exists():
         set_aside(out, f"replaced by a model loaded from {provenance.get('path')}")
@@ -575,16 +435,23 @@ def checkpoint_sha256(out_dir) -> str:
 
 
 def train_or_load(cfg: TrainConfig, images, labels, out_dir, eval_data=None, progress: bool = True,
-                  device=None, *, source: str | None = None, dataset: str | None = None,
-                  stop_after: int | None = None, eval_every: int = 1) -> tuple[torch.nn.Module, dict]:
+                  device=None, *, origin: str | None = None, dataset: str | None = None,
+                  stop_after: int | None = None, eval_every: int = 1, source: str | None = None
+                  ) -> tuple[torch.nn.Module, dict]:
     """For notebooks: build ``cfg.arch`` (seeded with ``cfg.seed``), fit it in ``out_dir``
     (resuming, or returning at once when finished) and return ``(model in eval mode, history)``.
 
-    With ``source`` and ``dataset`` the model is keyed by its provenance (``make_provenance``): a
+    With ``origin`` and ``dataset`` the model is keyed by its provenance (``make_provenance``): a
     folder whose model learned from other data or with another config is moved aside
-    (``set_aside``, with a printed notice) and the model is trained afresh."""
+    (``set_aside``, with a printed notice) and the model is trained afresh. ``source``: the old
+    name of ``origin`` (deprecated)."""
+    if source is not None:
+        import warnings
+
+        warnings.warn("train_or_load(source=...) is deprecated: use origin=", DeprecationWarning, stacklevel=2)
+        origin = origin or source
     device = get_device("auto") if device is None else torch.device(device)
-    prov = make_provenance(source, dataset, images, labels, cfg) if (source or dataset) else None
+    prov = make_provenance(origin, dataset, images, labels, cfg) if (origin or dataset) else None
     reason = stale_reason(out_dir, cfg, prov) if (out_dir is not None and dist.is_main()) else None
     if reason:
         moved = set_aside(out_dir, reason)

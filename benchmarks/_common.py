@@ -42,8 +42,8 @@ def add_run_args(parser: argparse.ArgumentParser, *, run_dir: bool = True, setti
     """The arguments every lever script shares.
 
     ``--run-dir`` (required unless ``run_dir=False``: then optional, the CIFAR-10 cache of
-    torchvision's copy), ``--profile``, ``--cifar`` (profile field ``cifar_source``), ``-p FIELD
-    VALUE`` (any other profile field), ``--split val|test`` (where the script measures: the
+    torchvision's copy), ``--profile``, ``--cifar`` (profile field ``cifar_source``), ``-p KEY
+    VALUE`` (any other profile key, a recipe's too: ``-p sets.rnr.epochs 10``), ``--split val|test`` (where the script measures: the
     validation split by default, the test set only when a run reports), ``--n-val`` (validation
     images when the profile holds out none), ``--setting`` (repeatable, required, when ``setting``
     gives its help) and ``--out`` (the JSON written; required when ``out`` is None, "" = the
@@ -56,8 +56,8 @@ def add_run_args(parser: argparse.ArgumentParser, *, run_dir: bool = True, setti
     parser.add_argument("--profile", default=profile, choices=config.PROFILE_NAMES)
     parser.add_argument("--cifar", default=None, help="CIFAR-10 source: torchvision | sample | a zip or folder "
                         "(profile field cifar_source; default: the profile's)")
-    parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("FIELD", "VALUE"),
-                        help="profile field override, e.g. -p eval_n 500 (repeatable)")
+    parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                        help="profile override, e.g. -p eval_n 500 -p sets.rnr.epochs 10 (repeatable)")
     if split:
         parser.add_argument("--split", choices=SPLITS, default="val",
                             help="where to measure: the validation split (default; held out of the training "

@@ -263,7 +263,7 @@ def main(argv=None) -> int:
     stage_done("load_data", t0, n_train=len(train[1]), n_test=len(test[1]))
 
     sources, metas = {}, {}
-    constructed = cfg.dataset_source == "constructed"
+    constructed = cfg.origin == "constructed"
     if constructed and any(s in stages for s in ("standard", "robust", "construct", "throughput")):
         t0 = time.perf_counter()
         sources = construct.source_models(cfg, *train, paths, eval_data=test, progress=args.progress)
@@ -287,7 +287,7 @@ def main(argv=None) -> int:
         report["throughput"] = matching_throughput(cfg, sources["robust"], train[0], metas, bench.device)
         report["stages_done"].append("throughput")  # a measurement beside the study: not in its total
         write()
-    source = cfg.dataset_source
+    source = cfg.origin
     if "train" in stages:
         t0 = time.perf_counter()
         hist = {}
@@ -296,7 +296,7 @@ def main(argv=None) -> int:
             for seed in cfg.seeds:
                 tcfg = dataclasses.replace(tr.train_config(cfg, "dataset", name), seed=seed)
                 _, h = tr.train_or_load(tcfg, x, y, paths.model(name, source, None if seed == cfg.seed else seed),
-                                        eval_data=test, progress=args.progress, device=bench.device, source=source,
+                                        eval_data=test, progress=args.progress, device=bench.device, origin=source,
                                         dataset=name, eval_every=max(1, tcfg.epochs))
                 hist[name if seed == cfg.seed else f"{name}-seed{seed}"] = h
                 report["train_histories"] = history_rows(hist)
@@ -314,7 +314,7 @@ def main(argv=None) -> int:
             for seed in cfg.seeds:
                 tcfg = dataclasses.replace(tr.train_config(cfg, "dataset", name), seed=seed)
                 _, h = tr.train_or_load(tcfg, x, y, paths.model(name, "cifar10", None if seed == cfg.seed else seed),
-                                        eval_data=test, progress=args.progress, device=bench.device, source="cifar10",
+                                        eval_data=test, progress=args.progress, device=bench.device, origin="cifar10",
                                         dataset=name, eval_every=max(1, tcfg.epochs))
                 hist[name if seed == cfg.seed else f"{name}-seed{seed}"] = h
                 report["control_histories"] = history_rows(hist)
@@ -331,7 +331,7 @@ def main(argv=None) -> int:
             t1 = time.perf_counter()
             res = evaluate_one(run, folder, row, model_source, seed, trained_on(folder), full=args.eval == "full",
                                autoattack=args.autoattack, progress=args.progress)
-            r = next(r for r in res["rows"] if (r["dataset"], r["source"], r["seed"]) == (row, model_source, seed))
+            r = next(r for r in res["rows"] if (r["dataset"], r.get("origin", r.get("source")), r["seed"]) == (row, model_source, seed))
             report["results"] = {"profile": cfg.name, "seed": cfg.seed, "config": bench.profile_record(),
                                  "machine": machine, "rows": res["rows"]}
             report.setdefault("evaluated", []).append({

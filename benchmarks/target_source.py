@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     scfg.validate()
     t0 = time.perf_counter()
     src, _ = tr.train_or_load(scfg, *train, paths.root / "models" / f"src_{tag}", eval_data=held, progress=False,
-                              device=bench.device, source="cifar10", dataset="cifar10")
+                              device=bench.device, origin="cifar10", dataset="cifar10")
     idx = ev.eval_subset(held[1], 500, cfg.seed)
     row = {"recipe": recipe, "source_clean_acc": ev.accuracy(src, *held),
            "source_pgd20_0.25_n500": ev.robust_accuracy(src, held[0][idx], held[1][idx], eps=0.25, steps=20),

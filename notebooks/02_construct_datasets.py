@@ -28,7 +28,7 @@
 # $x_{adv} = \arg\min_{\|x' - x\|_2 \le \varepsilon} \ell(C(x'), t)$, relabelled with the target $t$: random
 # for **D_rand** ($t$ uniform over the classes, so ≈10% of targets equal $y$), $t = (y+1) \bmod 10$ for
 # **D_det**. To a human every D_det label is wrong; only the planted non-robust features agree with it.
-# A profile may give these two sets a standard model of their own (`target_source_epochs` > 0: the `cpu`
+# A profile may give these two sets a standard model of their own (a `sources.targeted` recipe: the `cpu`
 # profile trains it with augmentation and weight decay, as the paper's standard model was), because a small
 # network fitted hard enough to be non-robust plants perturbations that teach their labels less well.
 #
@@ -39,7 +39,7 @@
 # %% tags=["parameters"]
 profile = "smoke"          # smoke | cpu | fast | paper (python -m advlib profiles)
 run_dir = ""               # empty: runs/demo for smoke (where make demo writes), else runs/<profile>
-overrides = ""             # JSON object of profile-field overrides, e.g. {"epochs": 3}; the runner fills it
+overrides = ""             # JSON object of profile overrides, e.g. {"sets.rnr.epochs": 3}; the runner fills it
 figures_dir = ""           # empty: <run_dir>/figures
 which = ""                 # comma-separated subset of d_robust,d_non_robust,d_rand,d_det; empty: the profile datasets
 

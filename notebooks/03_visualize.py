@@ -25,9 +25,9 @@
 # %% tags=["parameters"]
 profile = "smoke"          # smoke | cpu | fast | paper (python -m advlib profiles)
 run_dir = ""               # empty: runs/demo for smoke (where make demo writes), else runs/<profile>
-overrides = ""             # JSON object of profile-field overrides, e.g. {"epochs": 3}; the runner fills it
+overrides = ""             # JSON object of profile overrides, e.g. {"sets.rnr.epochs": 3}; the runner fills it
 figures_dir = ""           # empty: <run_dir>/figures
-source = ""                # constructed | released; empty: profile.dataset_source
+origin = ""                # the sets' origin: constructed | released; empty: the profile's origin
 
 # %% [markdown]
 # The cell above only names things; every size, step count and learning rate comes from the profile (`python -m advlib profiles` lists them).
@@ -45,8 +45,8 @@ run = step.setup(profile, run_dir, overrides, figures_dir)
 # The originals are the run's own training images (same `cifar_source`, `n_train`, `seed`), so `source_indices` point into them.
 
 # %%
-sets = step.sets(run, source)
-print(step.describe(run, sets, source))
+sets = step.sets(run, origin)
+print(step.describe(run, sets, origin))
 
 # %% [markdown]
 # ## Side by side
@@ -95,7 +95,7 @@ step.pixel_stats(run, sets)
 # Pick a dataset and a class, slide through its images: the image, its original (or, for D_R / D_NR, its start image) and their difference, and the predictions of every model trained so far in this run on both.
 
 # %%
-step.explorer(run, sets, source)
+step.explorer(run, sets, origin)
 
 # %% [markdown]
 # ## What this run shows

@@ -31,9 +31,9 @@
 # %% tags=["parameters"]
 profile = "smoke"          # smoke | cpu | fast | paper (python -m advlib profiles)
 run_dir = ""               # empty: runs/demo for smoke (where make demo writes), else runs/<profile>
-overrides = ""             # JSON object of profile-field overrides, e.g. {"epochs": 3}; the runner fills it
+overrides = ""             # JSON object of profile overrides, e.g. {"sets.rnr.epochs": 3}; the runner fills it
 figures_dir = ""           # empty: <run_dir>/figures
-source = ""                # constructed | released; empty: profile.dataset_source
+origin = ""                # the sets' origin: constructed | released; empty: the profile's origin
 
 # %% [markdown]
 # The cell above only names things; every size, step count and learning rate comes from the profile (`python -m advlib profiles` lists them).
@@ -49,7 +49,7 @@ run = step.setup(profile, run_dir, overrides, figures_dir)
 # A dataset's model is evaluated only if it learned from the dataset now on disk (sha256 match); rows already computed for the same weights and settings are kept.
 
 # %%
-results = step.evaluate_all(run, source)
+results = step.evaluate_all(run, origin)
 
 # %% [markdown]
 # ## The table

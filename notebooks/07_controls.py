@@ -13,8 +13,8 @@
 # every training label is the attack's target (Ilyas et al., *Adversarial Examples Are Not Bugs, They Are Features*, NeurIPS 2019 ([arXiv 1905.02175](https://arxiv.org/abs/1905.02175)), Section 3.2). The paper's reading: the targeted
 # attack planted *non-robust features* of the target class, and they generalize. Other readings predict the
 # same number; each control below removes one of them. All are built from the same first `construct_n`
-# training images as D_rand / D_det, trained with the recipe of the set they imitate (D_rand-like: lr
-# `lr_drand`; D_det-like: no augmentation) and evaluated on the same test split.
+# training images as D_rand / D_det, trained with the recipe of the set they imitate (D_rand-like: `sets.rand`;
+# D_det-like: `sets.det`, no augmentation) and evaluated on the same test split.
 #
 # | set | built as | if it still generalizes |
 # |---|---|---|
@@ -34,7 +34,7 @@
 # %% tags=["parameters"]
 profile = "smoke"          # smoke | cpu | fast | paper (python -m advlib profiles)
 run_dir = ""               # empty: runs/demo for smoke (where make demo writes), else runs/<profile>
-overrides = ""             # JSON object of profile-field overrides, e.g. {"epochs": 3}; the runner fills it
+overrides = ""             # JSON object of profile overrides, e.g. {"sets.rnr.epochs": 3}; the runner fills it
 figures_dir = ""           # empty: <run_dir>/figures
 
 # %% [markdown]
@@ -48,7 +48,7 @@ run = step.setup(profile, run_dir, overrides, figures_dir)
 # %% [markdown]
 # ## The run's training images and source model
 #
-# The class-balanced subset and the standard model that D_rand and D_det were built with (notebook 02: the standard source model, or the profile's own model for the targeted sets when `target_source_epochs` > 0).
+# The class-balanced subset and the standard model that D_rand and D_det were built with (notebook 02: the standard source model, or the profile's own model for the targeted sets when it has a `sources.targeted` recipe).
 
 # %%
 source = step.targeted_source(run)

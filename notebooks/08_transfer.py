@@ -37,7 +37,7 @@
 # %% tags=["parameters"]
 profile = "smoke"          # smoke | cpu | fast | paper (python -m advlib profiles)
 run_dir = ""               # empty: runs/demo for smoke (where make demo writes), else runs/<profile>
-overrides = ""             # JSON object of profile-field overrides, e.g. {"epochs": 3}; the runner fills it
+overrides = ""             # JSON object of profile overrides, e.g. {"sets.rnr.epochs": 3}; the runner fills it
 figures_dir = ""           # empty: <run_dir>/figures
 
 # %% [markdown]

@@ -53,7 +53,7 @@
 # %% tags=["parameters"]
 profile = "smoke"          # any profile name; its seed is used, this notebook trains no network
 run_dir = ""               # empty: runs/demo for smoke (where make demo writes), else runs/<profile>
-overrides = ""             # JSON object of profile-field overrides; the runner fills it
+overrides = ""             # JSON object of profile overrides; the runner fills it
 figures_dir = ""           # empty: <run_dir>/figures
 eps = 1.0                  # L2 radius: the robust model's training budget and the attack radius
 anisotropy = 10.0          # largest over smallest eigenvalue of Sigma*, 1 for isotropic noise

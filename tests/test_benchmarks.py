@@ -58,7 +58,8 @@ def no_data(monkeypatch):
     monkeypatch.setattr(_common.data, "load_cifar10", boom)
 
 
-@pytest.mark.parametrize("param, field", [(["-p", "epochz", "3"], "epochz"), (["-p", "epochs", "three"], "epochs"),
+@pytest.mark.parametrize("param, field", [(["-p", "epochz", "3"], "epochz"),
+                                          (["-p", "sources.standard.epochs", "three"], "sources.standard.epochs"),
                                           (["-p", "arch", "nope"], "arch")])
 def test_setup_fails_before_any_work_naming_the_bad_profile_field(tmp_path, no_data, param, field):
     args = _parse(["--run-dir", str(tmp_path), "--profile", "smoke", "--cifar", "sample", *param, "--out", "x.json"])

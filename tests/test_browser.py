@@ -191,7 +191,7 @@ def lab(tmp_path):
     # a copy with the parameters injected, not executed (papermill --prepare-only)
     papermill.execute_notebook(str(NOTEBOOK), str(tmp_path / "03_visualize.ipynb"), prepare_only=True,
                                parameters={"profile": "smoke", "run_dir": str(run_dir), "overrides": "",
-                                           "figures_dir": str(tmp_path / "figures"), "source": "constructed"})
+                                           "figures_dir": str(tmp_path / "figures"), "origin": "constructed"})
     with _jupyterlab(tmp_path, tmp_path) as (url, token):
         yield url, token, "03_visualize.ipynb", tmp_path
 

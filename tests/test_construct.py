@@ -42,6 +42,9 @@ def model(pool):
     return m.eval()
 
 
+ONE_EPOCH_SOURCES = {"sources.standard.epochs": 1, "sources.robust.epochs": 1, "sources.robust.adv_steps": 1}
+
+
 def _profile(**kw):
     base = dict(construct_n=24, shard_size=10, construct_batch=5, invert_steps=12, invert_step_size=0.2,
                 target_eps=2.0, target_steps=10, target_step_size=0.4, target_restarts=1, seed=3)
@@ -178,7 +181,7 @@ def test_targeted_sets_attack_the_targeted_model_when_the_profile_trains_one(mod
     targeted = build_model("tiny").eval()  # other weights stand in for the augmented standard model
     paths = RunPaths.of(tmp_path)
     x, y = pool
-    prof = _profile(construct_n=6, invert_n=4, target_source_epochs=1)
+    prof = _profile(construct_n=6, invert_n=4, **{"sources.targeted.epochs": 1})
     assert construct.source_roles(prof) == ("standard", "robust", "targeted")
     assert [construct.source_role(n, prof) for n in ("d_robust", "d_non_robust", "d_rand", "d_det")] == \
         ["robust", "standard", "targeted", "targeted"]
@@ -190,34 +193,34 @@ def test_targeted_sets_attack_the_targeted_model_when_the_profile_trains_one(mod
     with pytest.raises(KeyError, match="targeted"):  # asked for, not given: no silent fallback
         construct.construct_all(prof, RunPaths.of(tmp_path / "b"), x, y, {"standard": model}, which="d_rand",
                                 progress=False)
-    # without target_source_epochs the paper's single standard model builds them
+    # without a sources.targeted recipe the paper's single standard model builds them
     assert construct.source_role("d_rand", _profile()) == "standard"
 
 
 def test_source_models_train_the_targeted_model_with_its_own_recipe(pool, tmp_path):
     x, y = pool
-    prof = get_profile("smoke", source_epochs=1, robust_epochs=1, adv_steps=1, batch_size=100, device="cpu",
-                       target_source_epochs=2, target_source_augment="flip", target_source_weight_decay=1e-3)
+    prof = get_profile("smoke", **ONE_EPOCH_SOURCES, batch_size=100, device="cpu",
+                       sources={"targeted": {"epochs": 2, "augment": "flip", "weight_decay": 1e-3}})
     paths = RunPaths.of(tmp_path)
     out = construct.source_models(prof, x[:100], y[:100], paths, progress=False)
     cfg = json.loads((paths.source_model("targeted") / "config.json").read_text())
     assert (cfg["epochs"], cfg["augment"], cfg["weight_decay"]) == (2, "flip", 1e-3)
     assert len(out["histories"]["targeted"]["epoch"]) == 2
     assert construct.model_fingerprint(out["targeted"]) != construct.model_fingerprint(out["standard"])
-    with pytest.raises(ValueError, match="target_source_epochs"):
+    with pytest.raises(ValueError, match="sources.targeted"):
         train_config(get_profile("smoke"), "targeted")
 
 
 def test_source_models_train_then_load(pool, tmp_path):
     x, y = pool
-    prof = get_profile("smoke", source_epochs=1, robust_epochs=1, adv_steps=1, batch_size=100, device="cpu")
+    prof = get_profile("smoke", **ONE_EPOCH_SOURCES, batch_size=100, device="cpu")
     paths = RunPaths.of(tmp_path)
     first = construct.source_models(prof, x[:100], y[:100], paths, progress=False)
     assert {"standard", "robust", "histories"} <= set(first)
     for role in ("standard", "robust"):
         assert (paths.source_model(role) / "checkpoint.pt").is_file()
         prov = json.loads((paths.source_model(role) / "provenance.json").read_text())
-        assert prov["source"] == "cifar10" and prov["n"] == 100 and len(prov["dataset_sha256"]) == 64
+        assert prov["origin"] == "cifar10" and prov["n"] == 100 and len(prov["dataset_sha256"]) == 64
     again = construct.source_models(prof, x[:100], y[:100], paths, progress=False)  # loads, no retraining
     for role in ("standard", "robust"):
         assert construct.model_fingerprint(again[role]) == construct.model_fingerprint(first[role])
@@ -302,6 +305,6 @@ def test_source_models_from_robustness_library_checkpoints(pool, tmp_path):
         with torch.no_grad():
             assert torch.equal(stored(x[:4]), m(x[:4]))
         prov = read_provenance(paths.source_model(role))
-        assert prov["source"] == "robustness_checkpoint" and len(prov["sha256"]) == 64 and prov["path"] == str(f)
+        assert prov["origin"] == "robustness_checkpoint" and len(prov["sha256"]) == 64 and prov["path"] == str(f)
     with pytest.raises(ValueError, match="standard_checkpoint"):
         get_profile("smoke", arch="resnet18", standard_checkpoint=str(tmp_path / "missing.pt"))

@@ -24,8 +24,8 @@ class FixedPredictor(nn.Module):
 
 def tiny_profile(**kw):
     base = dict(construct_n=40, target_steps=2, target_step_size=0.2, target_eps=0.5, construct_batch=20,
-                shard_size=20, epochs=1, source_epochs=1, relabel_epochs=1, batch_size=20, eval_n=10,
-                eval_steps=2, eval_batch=50, autoattack_n=0, device="cpu")
+                shard_size=20, relabel_epochs=1, batch_size=20, eval_n=10, eval_steps=2, eval_batch=50,
+                autoattack_n=0, device="cpu", sources={"standard": {"epochs": 1}})  # smoke's sets train 1 epoch
     base.update(kw)
     return config.get_profile("smoke", **base)
 
@@ -194,7 +194,7 @@ def test_controls_steps_write_rows_with_their_dataset_sha(tmp_path):
     rows = {r["dataset"]: r for r in res["rows"]}
     for name in config.CONTROL_SETS:
         r = rows[name]
-        assert r["source"] == "constructed" and r["dataset_sha256"] == metas[name]["sha256"]
+        assert r["origin"] == "constructed" and r["dataset_sha256"] == metas[name]["sha256"]
         assert r["train_n"] == metas[name]["n_rows"] and "autoattack_acc" not in r
         assert list(r["robust_acc"]) == [str(cfg.eval_eps)]
     for name, v in variants.items():

@@ -47,10 +47,10 @@ PROFILE = dict(construct_n=24, shard_size=5, construct_batch=4, invert_steps=6, 
                target_eps=1.0, target_steps=4, target_step_size=0.3, target_restarts=2, seed=3)
 SETS = ("d_rand", "d_robust")
 EVAL = dict(eps=0.5, steps=3, batch_size=10)  # 45 test images -> 5 batches: 3 on rank 0, 2 on rank 1
-CLI_PARAMS = dict(n_train=60, n_test=30, batch_size=20, source_epochs=1, robust_epochs=1, adv_steps=1, epochs=1,
-                  construct_n=20, shard_size=10, construct_batch=10, invert_steps=2, target_steps=2,
-                  datasets="d_rand,d_robust", eval_n=20, eval_steps=2, eval_sweep="0,0.25", eval_batch=10,
-                  device="cpu")
+CLI_PARAMS = {"n_train": 60, "n_test": 30, "batch_size": 20, "sources.standard.epochs": 1, "sources.robust.epochs": 1,
+              "sources.robust.adv_steps": 1, "construct_n": 20, "shard_size": 10, "construct_batch": 10,
+              "invert_steps": 2, "target_steps": 2, "datasets": "d_rand,d_robust", "eval_n": 20, "eval_steps": 2,
+              "eval_sweep": "0,0.25", "eval_batch": 10, "device": "cpu"}  # smoke's sets train 1 epoch
 
 
 
@@ -221,7 +221,9 @@ def test_cli_all_under_torchrun(ddp_run):
         meta = json.loads((cli / "datasets" / "constructed" / name / "meta.json").read_text())
         assert meta["complete"] and meta["n_rows"] == 20 and meta["built_with"]["processes"] == WORLD
     results = json.loads((cli / "results.json").read_text())
-    assert {r["dataset"] for r in results["rows"]} == {"standard", "adversarial", "d_rand", "d_robust"}
+    # each set beside its matched control (notebook 04 trains them with the set's recipe)
+    assert {r["dataset"] for r in results["rows"]} == {"standard", "adversarial", "d_rand", "d_robust", "control_rand",
+                                                      "control_rnr"}
     assert "2 process(es)" in proc.stdout and "| D_rand" in proc.stdout
 
 

@@ -28,8 +28,8 @@ def sample():
 
 def fast_cfg(**overrides) -> tr.TrainConfig:
     # compile=True on purpose: on the CPU it must be ignored (torch.compile is CUDA-only here)
-    prof = get_profile("fast", cifar_source="sample", n_train=N, source_epochs=1, batch_size=64, compile=True,
-                       **overrides)
+    prof = get_profile("fast", cifar_source="sample", n_train=N, batch_size=64, compile=True,
+                       **{"sources.standard.epochs": 1, **overrides})
     return tr.train_config(prof, "standard")
 
 

@@ -193,7 +193,7 @@ def test_the_pipeline_reports_every_set_and_its_matched_control_with_masks(smoke
     results = report["results"]
     assert results == _json(out, "results.json")
     assert results["profile"] == "smoke" and results["config"]["eval_eps"] == 0.25
-    rows = {(r["dataset"], r["source"]): r for r in results["rows"]}
+    rows = {(r["dataset"], r.get("origin", r.get("source"))): r for r in results["rows"]}
     want = [("standard", "cifar10"), *[(d, "constructed") for d in config.DATASETS],
             *[(c, "cifar10") for c in config.MATCHED_CONTROLS]]
     for key in want:

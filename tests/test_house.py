@@ -10,7 +10,7 @@ from conftest import REPO
 PKG = REPO / "advlib"
 FLOORS = {  # 0 ground, 1 data, 2 middle, 3 steps (one module per notebook), 4 top
     "config": 0, "utils": 0, "paths": 0, "models": 0, "attacks": 0, "strong": 0, "stats": 0, "loader": 0, "dist": 0,
-    "external": 0,
+    "external": 0, "recipes": 0, "dotted": 0, "provenance": 0, "builders": 0,
     "data": 1,
     "train": 2, "evaluate": 2, "results": 2, "verdicts": 2, "tables": 2, "construct": 2, "controls": 2,
     "transfer": 2, "gaussian": 2, "viz": 2, "widgets": 2,

@@ -9,7 +9,7 @@ import torch
 
 from advlib.config import PAPER, get_profile
 from advlib.evaluate import eps_key, pack_mask
-from advlib.results import load_results, results_row, update_results
+from advlib.results import grouped_rows, load_results, results_row, rows_of, update_results
 from advlib.tables import data_source_name, describe_run, render, results_table, sweep_table
 
 
@@ -22,7 +22,7 @@ def test_update_results_replaces_same_key_and_keeps_others(tmp_path):
     update_results(path, results_row("d_robust", "released", m1))
     m2 = {"clean_acc": 0.7, "robust_acc": {"0.25": 0.4}}
     data = update_results(path, results_row("d_robust", "constructed", m2), timings={"05_evaluate": 2.0})
-    keys = [(r["dataset"], r["source"]) for r in data["rows"]]  # (no seed given: key (dataset, source, None))
+    keys = [(r["dataset"], r["origin"]) for r in data["rows"]]  # (no seed given: key (dataset, origin, None))
     assert keys == [("d_robust", "constructed"), ("d_rand", "constructed"), ("d_robust", "released")]
     assert data["rows"][0]["clean_acc"] == 0.7 and data["rows"][2]["clean_acc"] == 0.5
     assert data["rows"][0]["paper"] == PAPER["d_robust"] and data["rows"][0]["control"] == "control_rnr"
@@ -30,6 +30,21 @@ def test_update_results_replaces_same_key_and_keeps_others(tmp_path):
     assert data["timings_s"] == {"04_train": 3.0, "05_evaluate": 2.0}
     assert load_results(path) == json.loads(path.read_text()) == data
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"], "no temporary files left behind"
+
+
+def test_rows_written_with_the_old_source_key_read_as_their_origin(tmp_path):
+    """results.json of older runs names a row's origin "source": every reader takes either, and a
+    new row replaces the old row of the same (dataset, origin, seed)."""
+    path = tmp_path / "results.json"
+    old = {"dataset": "d_rand", "source": "constructed", "seed": 0, "clean_acc": 0.3}
+    path.write_text(json.dumps({"rows": [old, {"dataset": "standard", "source": "cifar10", "seed": 0}]}))
+    data = load_results(path)
+    assert [(d, o) for d, o, _ in grouped_rows(data)] == [("d_rand", "constructed"), ("standard", "cifar10")]
+    assert rows_of(data, "d_rand", "constructed") == [old] and rows_of(data, "d_rand", "released") == []
+    data = update_results(path, results_row("d_rand", "constructed", {"clean_acc": 0.4}, seed=0))
+    assert [(r["dataset"], r.get("origin"), r.get("clean_acc")) for r in data["rows"]] == [
+        ("d_rand", "constructed", 0.4), ("standard", None, None)]
+    assert "| D_rand (adv. to random class) | constructed |" in results_table(data) and "| cifar10 |" in results_table(data)
 
 
 def test_bad_results_files_are_named(tmp_path):

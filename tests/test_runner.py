@@ -33,13 +33,27 @@ def test_every_notebook_declares_common_parameters_and_has_no_outputs():
 def test_split_parameters_routes_profile_fields_and_notebook_params():
     declared = {"a.ipynb": {"profile": {}, "run_dir": {}, "overrides": {}, "dataset": {}},
                 "b.ipynb": {"profile": {}, "run_dir": {}, "overrides": {}}}
-    overrides, per_nb = runner.split_parameters([("epochs", "3"), ("dataset", "d_rand")], declared)
-    assert overrides == {"epochs": "3"}
+    overrides, per_nb = runner.split_parameters([("sets.rnr.epochs", "3"), ("dataset", "d_rand"), ("seed", "1"),
+                                                 ("rnr_augment", "flip")], declared)
+    assert overrides == {"sets.rnr.epochs": "3", "seed": "1", "rnr_augment": "flip"}  # an old key still counts
     assert per_nb == {"a.ipynb": {"dataset": "d_rand"}, "b.ipynb": {}}
     with pytest.raises(runner.RunError, match="unknown parameter 'epoch'"):
         runner.split_parameters([("epoch", "3")], declared)
     with pytest.raises(runner.RunError, match="set by the runner"):
         runner.split_parameters([("run_dir", "x")], declared)
+
+
+def test_old_profile_keys_reach_the_notebooks_as_their_new_keys(capsys):
+    assert runner.current_keys("cpu", {"source_epochs": "3", "seed": "1", "rand_det_epochs": "0"}) == {
+        "sources.standard.epochs": "3", "sets.rand.epochs": 20, "sets.det.epochs": 20, "seed": "1"}
+    err = capsys.readouterr().err
+    assert "'source_epochs' is deprecated" in err and "sources.standard.epochs" in err and "rand_det_epochs" in err
+
+
+def test_the_old_source_parameter_sets_the_origin(capsys):
+    declared = {"a.ipynb": {"profile": {}, "run_dir": {}, "overrides": {}, "origin": {"default": "''"}}}
+    assert runner.split_parameters([("source", "released")], declared) == ({"origin": "released"}, {"a.ipynb": {}})
+    assert "now 'origin'" in capsys.readouterr().err
 
 
 def test_cli_unknown_parameter_exits_nonzero_naming_it(tmp_path):
@@ -52,8 +66,8 @@ def test_cli_unknown_parameter_exits_nonzero_naming_it(tmp_path):
 
 def test_cli_bad_profile_value_exits_nonzero(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "advlib", "run", "--profile", "smoke", "--out", str(tmp_path),
-                           "-p", "epochs", "three"], capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 1 and "epochs" in proc.stderr
+                           "-p", "sets.rnr.epochs", "three"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 1 and "'sets.rnr.epochs': expected int, got 'three'" in proc.stderr
 
 
 def test_failing_notebook_is_named_with_its_cell(tmp_path):
@@ -192,11 +206,14 @@ def test_paths_resolve_against_the_callers_directory(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args,match", [
     (["-p", "dataset", "d_nope"], "parameter 'dataset'"),
     (["-p", "which", "d_rand,d_x"], "parameter 'which'"),
-    (["-p", "source", "elsewhere"], "parameter 'source'"),
+    (["-p", "origin", "elsewhere"], "origin must be constructed|released"),  # the profile's, for every notebook
+    (["-p", "source", "elsewhere"], "origin must be constructed|released"),  # the notebooks' old name
     (["-p", "eval_sweep", "0,abc"], "eval_sweep.*abc"),
     (["-p", "device", "tpu"], "device.*tpu"),
     (["-p", "arch", "vgg99"], "arch"),
-    (["-p", "augment", "crop,zoom"], "augment"),
+    (["-p", "sets.rand.augment", "crop,zoom"], "sets.rand.augment"),
+    (["-p", "augment", "crop,zoom"], "sources.robust.augment"),  # the old key, as the keys it sets
+    (["-p", "sources.standard.epoch", "3"], "valid keys of sources.standard: arch, epochs"),
     (["-p", "cifar_source", "no/such.zip"], "cifar_source"),
 ])
 def test_bad_values_are_rejected_before_any_notebook_runs(tmp_path, args, match):
@@ -244,8 +261,11 @@ def test_cli_table_prints_the_run_tables(tmp_path):
 def test_profiles_into_a_closed_pipe_and_dist_bad_params_are_quiet():
     proc = subprocess.run(f"{sys.executable} -m advlib profiles | head -1", shell=True, capture_output=True,
                           text=True, cwd=REPO)
-    assert proc.stdout.strip() == "# smoke" and proc.stderr == "", proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "advlib.dist", "train", "--profile", "smoke", "-p", "epochs", "x"],
-                          capture_output=True, text=True, cwd=REPO)
-    assert proc.returncode == 2 and "epochs" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout.strip() == "smoke" and proc.stderr == "", proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "advlib", "profiles", "cpu"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0 and proc.stdout.splitlines()[0] == "cpu" and "\nsmoke" not in proc.stdout
+    assert "    sources\n      standard   epochs=100 " in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "advlib.dist", "train", "--profile", "smoke", "-p", "sets.rnr.epochs",
+                           "x"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and "sets.rnr.epochs" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -30,7 +30,7 @@ def test_durations_read_in_units(s, text):
 
 
 def _run(tmp_path, **over):
-    cfg = config.get_profile("smoke", **{"datasets": "d_rand", "epochs": 1, "batch_size": 40, "eval_n": 20,
+    cfg = config.get_profile("smoke", **{"datasets": "d_rand", "batch_size": 40, "eval_n": 20,
                                          "eval_steps": 2, "eval_sweep": "0.25", "autoattack_n": 0, "device": "cpu",
                                          "apgd_targets": 2, "apgd_steps": 3, **over})
     return base.Run.of(cfg, tmp_path, train=synthetic(120, 1), val=synthetic(30, 3), test=synthetic(40, 2))
@@ -65,16 +65,16 @@ def test_released_and_constructed_models_live_apart(run_with_sets):
     from advlib.train import read_provenance
 
     run = run_with_sets
-    for source in ("constructed", "released"):
-        train.train_all(run, train.feature_sets(run, source), source, progress=False)
+    for origin in ("constructed", "released"):
+        train.train_all(run, train.feature_sets(run, origin), origin, progress=False)
     a, b = run.paths.model("d_rand", "constructed"), run.paths.model("d_rand", "released")
     assert a != b and (a / "checkpoint.pt").is_file() and (b / "checkpoint.pt").is_file()
     pa, pb = read_provenance(a), read_provenance(b)
-    assert (pa["source"], pb["source"]) == ("constructed", "released")
+    assert (pa["origin"], pb["origin"]) == ("constructed", "released")
     assert pa["dataset_sha256"] != pb["dataset_sha256"]
-    for source in ("constructed", "released"):
-        res = evaluate.evaluate_all(run, source, progress=False)
-    rows = {(r["dataset"], r["source"]): r for r in res["rows"]}
+    for origin in ("constructed", "released"):
+        res = evaluate.evaluate_all(run, origin, progress=False)
+    rows = {(r["dataset"], r["origin"]): r for r in res["rows"]}
     assert rows[("d_rand", "constructed")]["dataset_sha256"] == pa["dataset_sha256"]
     assert rows[("d_rand", "released")]["dataset_sha256"] == pb["dataset_sha256"]
     # a released set was built from the whole training set: its control is the whole pool
@@ -118,7 +118,8 @@ def _constructed(run, name, idx, labels=None):
 
 
 def test_matched_controls_train_the_sets_recipe_on_its_real_images(tmp_path):
-    from advlib.train import read_provenance, train_config
+    from advlib.recipes import train_config
+    from advlib.train import read_provenance
     from advlib.utils import tensors_sha256
 
     run = _run(tmp_path, datasets="d_robust,d_non_robust", train_seeds="1")
@@ -165,7 +166,18 @@ def test_default_run_dir_is_where_make_demo_writes():
     assert base.default_run_dir("cpu").parts[-2:] == ("runs", "cpu")
     run = base.setup("cpu")
     assert run.paths.root == base.default_run_dir("cpu") and run.figures == run.paths.figures
-    run = base.setup("smoke", run_dir="/tmp/x", overrides='{"epochs": 3}')
-    assert str(run.paths.root) == "/tmp/x" and run.cfg.epochs == 3
+    run = base.setup("smoke", run_dir="/tmp/x", overrides='{"sets.rnr.epochs": 3, "sources": {"robust": {"epochs": 2}}}')
+    assert str(run.paths.root) == "/tmp/x" and (run.cfg.sets.rnr.epochs, run.cfg.sources.robust.epochs) == (3, 2)
     with pytest.raises(ValueError, match="unknown split"):
         base.Run.of(run.cfg, "/tmp/x", training=None)
+
+
+def test_a_row_whose_settings_wrote_the_sweep_as_text_is_still_current():
+    """Rows evaluated before eval_sweep was a list stored it as text: the same radii, the same settings."""
+    cfg = config.get_profile("smoke")
+    new = json.loads(json.dumps(evaluate.eval_settings(cfg)))
+    assert evaluate.same_settings(new, evaluate.eval_settings(cfg))
+    old = {**new, "eval_sweep": "0,0.25,1.0"}
+    assert evaluate.same_settings(old, evaluate.eval_settings(cfg))
+    assert not evaluate.same_settings({**new, "eval_sweep": "0,0.5"}, evaluate.eval_settings(cfg))
+    assert not evaluate.same_settings(None, evaluate.eval_settings(cfg))

@@ -107,8 +107,10 @@ def test_load_trained_and_train_or_load_round_trip(data, tmp_path):
     assert accuracy(loaded, x, y) == accuracy(model, x, y)
     model2, hist2 = train_or_load(cfg, x, y, tmp_path, progress=False, device="cpu")  # finished: loads
     assert _state_equal(model, model2) and hist2 == hist
-    model3, _ = train_or_load(cfg, x, y, None, progress=False, device="cpu", source="constructed", dataset="d_det")
+    model3, _ = train_or_load(cfg, x, y, None, progress=False, device="cpu", origin="constructed", dataset="d_det")
     assert _state_equal(model, model3), "no folder: trained in memory, same seed, same weights"
+    with pytest.warns(DeprecationWarning, match="origin="):  # the old name of the argument still works
+        train_or_load(cfg, x, y, None, progress=False, device="cpu", source="constructed", dataset="d_det")
     with pytest.raises(FileNotFoundError):
         load_trained(tmp_path / "nothing")
 
@@ -152,30 +154,31 @@ def test_unknown_arch_and_wrong_model_raise(data):
 def test_train_config_roles():
     p = get_profile("smoke")
     std = train_config(p, "standard")
-    assert (std.arch, std.epochs, std.adversarial, std.augment) == (p.arch, p.source_epochs, False, p.augment)
-    rob = train_config(p, "robust")
-    assert rob.adversarial and rob.epochs == p.robust_epochs
-    assert (rob.adv_eps, rob.adv_steps, rob.adv_step_size) == (p.adv_eps, p.adv_steps, p.adv_step_size)
+    assert (std.arch, std.epochs, std.adversarial, std.augment) == (p.arch, p.sources.standard.epochs, False,
+                                                                    p.sources.standard.augment)
+    rob, robust = train_config(p, "robust"), p.sources.robust
+    assert rob.adversarial and rob.epochs == robust.epochs
+    assert (rob.adv_eps, rob.adv_steps, rob.adv_step_size) == (robust.adv_eps, robust.adv_steps, robust.adv_step_size)
     paper = get_profile("paper")
-    assert train_config(paper, "dataset", "d_rand").lr == paper.lr_drand == 0.01
+    assert train_config(paper, "dataset", "d_rand").lr == paper.sets.rand.lr == 0.01
     assert train_config(paper, "dataset", "d_robust").lr == 0.1
     assert train_config(paper, "dataset", "d_det").augment == ""
     assert train_config(paper, "dataset", "d_non_robust").augment == "crop,flip,jitter,rotate"  # the robustness library's
     assert train_config(paper, "robust", None).adv_random_start is False  # its adversarial training starts at x
-    assert train_config(paper, "dataset", "d_robust").epochs == paper.epochs
-    # D_R and D_NR share one recipe, rnr_augment; the cpu profile trains both without augmentation
+    assert train_config(paper, "dataset", "d_robust").epochs == paper.sets.rnr.epochs
+    # D_R and D_NR share one recipe, sets.rnr; the cpu profile trains both without augmentation
     cpu = get_profile("cpu")
     assert {train_config(cpu, "dataset", d).augment for d in ("d_robust", "d_non_robust")} == {""}
-    assert train_config(cpu, "dataset", "d_rand").augment == cpu.augment == "crop,flip"
-    assert train_config(get_profile("cpu", rnr_augment="flip"), "dataset", "d_non_robust").augment == "flip"
-    # the D_rand / D_det families may train for fewer epochs (cpu: 15 of 20); 0 = epochs
+    assert train_config(cpu, "dataset", "d_rand").augment == cpu.sets.rand.augment == "crop,flip"
+    assert train_config(get_profile("cpu", **{"sets.rnr.augment": "flip"}), "dataset", "d_non_robust").augment == "flip"
+    # the D_rand / D_det families train with their own recipes (cpu: 15 epochs of D_R's 20)
     assert {train_config(cpu, "dataset", d).epochs for d in ("d_rand", "d_det", "d_other", "d_det_hits")} == {15}
-    assert train_config(cpu, "dataset", "d_robust").epochs == cpu.epochs == 20
-    assert train_config(paper, "dataset", "d_det").epochs == paper.epochs
-    with pytest.raises(ValueError, match="rand_det_epochs"):
-        get_profile("cpu", rand_det_epochs=-1)
-    with pytest.raises(ValueError, match="rnr_augment"):
-        get_profile("cpu", rnr_augment="blur")
+    assert train_config(cpu, "dataset", "d_robust").epochs == cpu.sets.rnr.epochs == 20
+    assert train_config(paper, "dataset", "d_det").epochs == paper.sets.det.epochs
+    with pytest.raises(ValueError, match="sets.rand.epochs"):
+        get_profile("cpu", **{"sets.rand.epochs": -1})
+    with pytest.raises(ValueError, match="sets.rnr.augment"):
+        get_profile("cpu", **{"sets.rnr.augment": "blur"})
     with pytest.raises(ValueError, match="role"):
         train_config(p, "teacher")
     with pytest.raises(ValueError, match="dataset"):
@@ -291,9 +294,25 @@ def test_resume_refuses_a_checkpoint_trained_on_other_data(data, tmp_path):
     with pytest.raises(ValueError, match="other data.*dataset_sha256"):
         fit(fresh(), x2, y, cfg, out_dir=tmp_path, progress=False,
             provenance=make_provenance("constructed", "d_det", x2, y, cfg))
-    with pytest.raises(ValueError, match="source"):  # same bytes, released instead of constructed
+    with pytest.raises(ValueError, match="origin"):  # same bytes, released instead of constructed
         fit(fresh(), x, y, cfg, out_dir=tmp_path, progress=False,
             provenance=make_provenance("released", "d_det", x, y, cfg))
+
+
+def test_a_model_recorded_with_the_old_source_key_is_still_reused(data, tmp_path):
+    """Provenance written before "source" became "origin" names the same data: no retraining."""
+    from advlib.train import make_provenance, read_provenance, stale_reason
+
+    x, y = data
+    cfg = small_cfg(epochs=1)
+    train_or_load(cfg, x, y, tmp_path, progress=False, device="cpu", origin="constructed", dataset="d_det")
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    old = {("source" if k == "origin" else k): v for k, v in ckpt["provenance"].items()}
+    torch.save({**ckpt, "provenance": old}, tmp_path / "checkpoint.pt")
+    (tmp_path / "provenance.json").write_text(json.dumps(old))
+    assert read_provenance(tmp_path)["origin"] == "constructed"
+    assert stale_reason(tmp_path, cfg, make_provenance("constructed", "d_det", x, y, cfg)) is None
+    assert "origin 'constructed' -> 'released'" in stale_reason(tmp_path, cfg, make_provenance("released", "d_det", x, y, cfg))
 
 
 def test_rebuilt_dataset_is_never_answered_by_the_old_model(data, tmp_path):
@@ -305,13 +324,13 @@ def test_rebuilt_dataset_is_never_answered_by_the_old_model(data, tmp_path):
     x, y = data
     cfg = small_cfg(epochs=1)
     out = tmp_path / "models" / "constructed" / "d_det"
-    old_model, _ = train_or_load(cfg, x, y, out, progress=False, device="cpu", source="constructed", dataset="d_det")
+    old_model, _ = train_or_load(cfg, x, y, out, progress=False, device="cpu", origin="constructed", dataset="d_det")
     assert read_provenance(out)["dataset_sha256"] == tensors_sha256(x, y)
-    again, _ = train_or_load(cfg, x, y, out, progress=False, device="cpu", source="constructed", dataset="d_det")
+    again, _ = train_or_load(cfg, x, y, out, progress=False, device="cpu", origin="constructed", dataset="d_det")
     assert _state_equal(old_model, again), "same data and config: reused"
     assert [p.name for p in out.parent.iterdir()] == ["d_det"]
     y2 = (y + 1) % 10  # the set was rebuilt with other labels
-    new_model, hist = train_or_load(cfg, x, y2, out, progress=False, device="cpu", source="constructed",
+    new_model, hist = train_or_load(cfg, x, y2, out, progress=False, device="cpu", origin="constructed",
                                     dataset="d_det")
     assert read_provenance(out)["dataset_sha256"] == tensors_sha256(x, y2)
     assert not _state_equal(old_model, new_model)
@@ -338,12 +357,14 @@ def test_fit_trains_any_module_and_infers_the_number_of_classes(data):
 
 
 def test_standard_source_model_has_its_own_augmentation_and_weight_decay():
-    prof = get_profile("cpu", source_augment="", source_weight_decay=0.0, augment="crop,flip", weight_decay=5e-4)
+    prof = get_profile("cpu", sources={"standard": {"augment": "", "weight_decay": 0.0},
+                                       "robust": {"augment": "crop,flip", "weight_decay": 5e-4}},
+                       **{"sets.relabel.augment": "crop,flip", "sets.relabel.weight_decay": 5e-4})
     std, rob, ds = train_config(prof, "standard"), train_config(prof, "robust"), train_config(prof, "dataset", "relabel")
     assert (std.augment, std.weight_decay) == ("", 0.0)
     assert (rob.augment, rob.weight_decay) == ("crop,flip", 5e-4) == (ds.augment, ds.weight_decay)
-    with pytest.raises(ValueError, match="source_augment"):
-        get_profile("cpu", source_augment="zoom")
+    with pytest.raises(ValueError, match="sources.standard.augment"):
+        get_profile("cpu", **{"sources.standard.augment": "zoom"})
 
 
 def test_eval_every_evaluates_every_kth_and_the_last_epoch_and_leaves_the_weights_alone(data):

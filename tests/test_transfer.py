@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from advlib import config
-from advlib import transfer as tf
+from advlib import config, transfer
 from advlib.construct import construct_dataset
 from advlib.steps import base
 from advlib.steps import transfer as step
@@ -17,8 +16,9 @@ from advlib.steps import transfer as step
 
 def tiny_profile(**kw):
     base = dict(construct_n=40, target_steps=3, target_step_size=0.2, target_eps=0.5, construct_batch=20,
-                shard_size=20, epochs=1, source_epochs=1, batch_size=20, eval_batch=50, transfer_n=20,
-                transfer_eps=0.5, transfer_archs="linear,mlp,tiny,small", autoattack_n=0, device="cpu")
+                shard_size=20, batch_size=20, eval_batch=50, transfer_n=20, transfer_eps=0.5,
+                transfer_archs="linear,mlp,tiny,small", autoattack_n=0, device="cpu",
+                **{"sources.standard.epochs": 1})  # smoke's sets train 1 epoch
     base.update(kw)
     return config.get_profile("smoke", **base)
 
@@ -26,26 +26,26 @@ def tiny_profile(**kw):
 def test_fit_line_equals_numpy():
     x = [0.1, 0.35, 0.2, 0.8, 0.55]
     y = [0.12, 0.3, 0.22, 0.41, 0.2]
-    f = tf.fit_line(x, y)
+    f = transfer.fit_line(x, y)
     slope, intercept = np.polyfit(x, y, 1)
     assert f["slope"] == pytest.approx(slope, abs=1e-12) and f["intercept"] == pytest.approx(intercept, abs=1e-12)
     assert f["r"] == pytest.approx(np.corrcoef(x, y)[0, 1], abs=1e-12) and f["n"] == 5
-    assert tf.fit_line([0.3], [0.2])["slope"] is None  # one point: no line
-    assert tf.fit_line([0.3, 0.3], [0.1, 0.2])["slope"] is None  # no spread in x
-    assert tf.fit_line([0.1, 0.3, None], [0.1, 0.2, 0.5])["n"] == 2  # missing values are left out
+    assert transfer.fit_line([0.3], [0.2])["slope"] is None  # one point: no line
+    assert transfer.fit_line([0.3, 0.3], [0.1, 0.2])["slope"] is None  # no spread in x
+    assert transfer.fit_line([0.1, 0.3, None], [0.1, 0.2, 0.5])["n"] == 2  # missing values are left out
 
 
 def test_summarize_rejects_a_rate_outside_0_1():
     with pytest.raises(ValueError, match=r"\[0,1\]"):
-        tf.summarize([{"arch": "tiny", "transfer_rate": 1.5, "ddet_acc": 0.2}])
+        transfer.summarize([{"arch": "tiny", "transfer_rate": 1.5, "ddet_acc": 0.2}])
 
 
 def test_write_transfer_is_atomic(tmp_path):
     path = tmp_path / "transfer.json"
-    tf.write_transfer(path, {"rows": [{"arch": "tiny"}]})
+    transfer.write_transfer(path, {"rows": [{"arch": "tiny"}]})
     before = path.read_text()
     with pytest.raises(TypeError):
-        tf.write_transfer(path, {"rows": [object()]})  # fails while serializing
+        transfer.write_transfer(path, {"rows": [object()]})  # fails while serializing
     assert path.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == ["transfer.json"]
 
 
@@ -94,7 +94,7 @@ def test_transfer_study_writes_four_architectures(tiny_run):
         assert r["params"] > 0 and r["ddet_acc"] is not None and r["drand_acc"] is not None
     rates = [r["transfer_rate"] for r in on_disk["rows"]]
     for key, col in (("ddet", "ddet_acc"), ("drand", "drand_acc")):
-        assert on_disk["fit"][key] == tf.fit_line(rates, [r[col] for r in on_disk["rows"]])
+        assert on_disk["fit"][key] == transfer.fit_line(rates, [r[col] for r in on_disk["rows"]])
     assert not list(paths.root.glob(".transfer.json.*"))  # no temporary file left behind
     assert viz.transfer_scatter(result).axes and "D_det" in step.conclusions(run, result).data
 
@@ -104,9 +104,9 @@ def test_conclusions_follow_the_fit():
 
     rows = [{"arch": a, "transfer_rate": t, "ddet_acc": d, "drand_acc": None, "transfer_eps": 0.5, "transfer_n": 100}
             for a, t, d in (("linear", 0.05, 0.12), ("mlp", 0.1, 0.15), ("tiny", 0.3, 0.25), ("small", 0.6, 0.35))]
-    text = text_of(tf.summarize(rows, whitebox_rate=0.9))
+    text = text_of(transfer.summarize(rows, whitebox_rate=0.9))
     assert "as in the paper's Figure 3" in text and "90.0%" in text and "D_rand accuracy" not in text
     flipped = [dict(r, ddet_acc=0.5 - r["ddet_acc"]) for r in rows]
-    assert "does not show the paper's relation" in text_of(tf.summarize(flipped, whitebox_rate=0.9))
+    assert "does not show the paper's relation" in text_of(transfer.summarize(flipped, whitebox_rate=0.9))
     at_chance = [dict(r, ddet_acc=0.1, ddet_ci95=[0.07, 0.14]) for r in rows]
-    assert "no relation to read" in text_of(tf.summarize(at_chance, whitebox_rate=0.9))
+    assert "no relation to read" in text_of(transfer.summarize(at_chance, whitebox_rate=0.9))

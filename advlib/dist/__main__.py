@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--profile", default="smoke", choices=config.PROFILE_NAMES)
     ap.add_argument("--out", default=None, help="run directory (default runs/demo for smoke, runs/<profile> otherwise)")
     ap.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
-                    help="profile field, e.g. -p epochs 3 -p cifar_source path/to.zip")
+                    help="profile key, e.g. -p sources.standard.epochs 3 -p cifar_source path/to.zip")
     ap.add_argument("--backend", default=None, help="torch.distributed backend (default: nccl on CUDA, else gloo)")
     return ap
 
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
             elif step == "train":
                 sets = train.feature_sets(run)
                 if not sets and is_main():
-                    print(f"advlib.dist train: no {cfg.dataset_source} datasets in {paths.root}; "
+                    print(f"advlib.dist train: no {cfg.origin} datasets in {paths.root}; "
                           f"run 'construct' first (or fetch the release)", file=sys.stderr)
                 train.train_all(run, sets, progress=progress)
             elif step == "evaluate":

@@ -37,6 +37,15 @@ values +-1, ``mu`` is ``[d]``, ``Sigma`` is ``[d, d]`` symmetric positive defini
 are in the units of x. Figures are returned, never shown.
 """
 
+from .robust import (
+    adversary_rms_norm,
+    ball_attack,
+    effective_inverse_multipliers,
+    fit_robust,
+    multiplier_for_eps,
+    robust_covariance,
+    robust_mle,
+)
 from .theory import (
     DTYPE,
     MEAN_NORM,
@@ -45,24 +54,17 @@ from .theory import (
     accuracy_empirical,
     adversarial_loss_gap_closed_form,
     adversarial_loss_gap_empirical,
-    adversary_rms_norm,
     ascent_attack,
     attack_linear,
-    ball_attack,
     condition_number,
-    effective_inverse_multipliers,
-    fit_robust,
     gradient_alignment,
     isotropic_like,
     lagrangian_attack,
     make_covariance,
     make_problem,
     mle,
-    multiplier_for_eps,
     nll,
     random_rotation,
-    robust_covariance,
-    robust_mle,
     sample,
     standard_classifier,
     standard_error,

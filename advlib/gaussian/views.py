@@ -9,6 +9,11 @@ import math
 
 import torch
 
+from .robust import (
+    multiplier_for_eps,
+    robust_covariance,
+    robust_mle,
+)
 from .theory import (
     _EPS_GRID,
     DTYPE,
@@ -29,9 +34,6 @@ from .theory import (
     isotropic_like,
     make_problem,
     mle,
-    multiplier_for_eps,
-    robust_covariance,
-    robust_mle,
     sample,
     standard_classifier,
     standard_error,

@@ -117,27 +117,27 @@ def setup(profile: str, run_dir: str = "", overrides: str = "", figures_dir: str
 
 
 def recipe(run: Run, role: str, dataset: str | None = None, **changes):
-    """The profile's training recipe for ``role`` (``advlib.train.train_config``), with ``changes``."""
-    from ..train import train_config
+    """The profile's training recipe for ``role`` (``advlib.recipes.train_config``), with ``changes``."""
+    from ..recipes import train_config
 
     tcfg = train_config(run.cfg, role, dataset)
     return dataclasses.replace(tcfg, **changes) if changes else tcfg
 
 
-def train_or_load(run: Run, tcfg, images, labels, folder, *, source: str, dataset: str, progress: bool = True):
+def train_or_load(run: Run, tcfg, images, labels, folder, *, origin: str, dataset: str, progress: bool = True):
     """Train ``tcfg`` on (images, labels) in ``folder``, or load it when it is there (the model is
     keyed by its data's sha256 and its config: other data or settings train anew); training is
     watched on the validation split, never on the test set. Returns (model, history)."""
     from ..train import train_or_load as fit_or_load
 
     return fit_or_load(tcfg, images, labels, folder, eval_data=run.val, progress=progress, device=run.device,
-                       source=source, dataset=dataset, eval_every=run.cfg.eval_every)
+                       origin=origin, dataset=dataset, eval_every=run.cfg.eval_every)
 
 
 def source_model(run: Run, role: str, progress: bool = True):
     """The source model of ``role`` ("standard" | "robust" | "targeted") from notebook 02 (loaded;
     trained first if the run lacks it)."""
-    model, _ = train_or_load(run, recipe(run, role), *run.train, run.paths.source_model(role), source="cifar10",
+    model, _ = train_or_load(run, recipe(run, role), *run.train, run.paths.source_model(role), origin="cifar10",
                              dataset="cifar10", progress=progress)
     return model
 

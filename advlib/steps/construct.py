@@ -20,7 +20,7 @@ from .base import (  # noqa: F401 (setup: the notebook's first call)
 def source_models(run: Run, progress: bool = True) -> dict:
     """Standard and L2-robust source models (trained, or loaded when already there), watched on the
     validation split; {} for a run on the released sets, which needs neither."""
-    if run.cfg.dataset_source == "released":
+    if run.cfg.origin == "released":
         return {}
     return construct.source_models(run.cfg, *run.train, run.paths, eval_data=run.val, progress=progress)
 
@@ -50,7 +50,7 @@ def source_table(run: Run, sources: dict):
 def build_sets(run: Run, sources: dict, which: str = "", progress: bool = True) -> dict[str, dict]:
     """Build the profile's datasets (or those named in ``which``); {} for a released-data run."""
     names = parse_which(which, run.cfg.dataset_list)
-    if run.cfg.dataset_source == "released" or not sources:
+    if run.cfg.origin == "released" or not sources:
         return {}
     return construct.construct_all(run.cfg, run.paths, *run.train, sources, which=names, progress=progress)
 
@@ -96,7 +96,7 @@ def _sources_text(run: Run, rows: list[dict]) -> str:
         text += (f" D_rand and D_det attack a second standard model, trained with augmentation and weight decay "
                  f"({tgt.get(clean)} / {tgt.get(key)}): at this scale the hard-fitted model above is the non-robust "
                  "one D_NR needs, while the augmented one plants targeted perturbations that teach their labels "
-                 "better (profile field `target_source_epochs`).")
+                 "better (profile recipe `sources.targeted`).")
     return text
 
 

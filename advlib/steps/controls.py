@@ -29,7 +29,7 @@ from .base import (
 )
 from .evaluate import evaluate_one
 
-SOURCE = "constructed"  # controls are built from, and trained beside, the run's own constructed sets
+ORIGIN = "constructed"  # controls are built from, and trained beside, the run's own constructed sets
 VARIANT_LABELS = {
     "d_rand_t_ne_y": "D_rand rows with t ≠ y",
     "d_rand_hits": "D_rand rows the source hits",
@@ -48,7 +48,7 @@ def brief_model(run: Run, progress: bool = True):
     """The relabel control's model: the standard recipe for ``relabel_epochs`` epochs on the
     training pool, in ``models/cifar10/brief``."""
     model, _ = train_or_load(run, recipe(run, "standard", epochs=run.cfg.relabel_epochs), *run.train,
-                             run.paths.model("brief", "cifar10"), source="cifar10", dataset="cifar10", progress=progress)
+                             run.paths.model("brief", "cifar10"), origin="cifar10", dataset="cifar10", progress=progress)
     return model
 
 
@@ -56,7 +56,7 @@ def build_controls(run: Run, source, brief, progress: bool = True) -> dict[str, 
     """Build (or reuse) the four control sets into ``datasets/constructed/<name>``; {name: meta}."""
     x, y = run.train
     return {name: ctl.build_control(name, profile=run.cfg, images=x, labels=y,
-                                    out_dir=run.paths.dataset(name, SOURCE),
+                                    out_dir=run.paths.dataset(name, ORIGIN),
                                     model={"d_other": source, "relabel": brief}.get(name), progress=progress)
             for name in config.CONTROL_SETS}
 
@@ -66,7 +66,7 @@ def _parent(run: Run, name: str, source) -> tuple | None:
     training pool and source model; None when the run has not built it."""
     from ..construct import model_fingerprint, pool_fingerprint
 
-    d = run.paths.dataset(name, SOURCE)
+    d = run.paths.dataset(name, ORIGIN)
     if not all((d / f).is_file() for f in ("CIFAR_ims", "CIFAR_lab", "meta.json")):
         return None
     meta = json.loads((d / "meta.json").read_text())
@@ -110,7 +110,7 @@ def subset_variants(run: Run, source) -> dict[str, dict]:
 def control_sets(run: Run, metas: dict, variants: dict) -> dict[str, tuple]:
     """Everything notebook 07 trains on: the control sets (read back from disk, as trained and
     evaluated) and the subset variants. {name: (images, labels)}."""
-    sets = {name: data.load_feature_dataset(run.paths.dataset(name, SOURCE)) for name in metas}
+    sets = {name: data.load_feature_dataset(run.paths.dataset(name, ORIGIN)) for name in metas}
     sets.update({name: (v["images"], v["labels"]) for name, v in variants.items()})
     return sets
 
@@ -118,32 +118,32 @@ def control_sets(run: Run, metas: dict, variants: dict) -> dict[str, tuple]:
 def train_controls(run: Run, sets: dict, progress: bool = True) -> dict[str, dict]:
     """A fresh model on each set with the recipe of the set it imitates (``train_config(cfg,
     "dataset", name)``), in ``models/constructed/<name>``; {name: history}."""
-    return {name: train_or_load(run, recipe(run, "dataset", name), x, y, run.paths.model(name, SOURCE), source=SOURCE,
+    return {name: train_or_load(run, recipe(run, "dataset", name), x, y, run.paths.model(name, ORIGIN), origin=ORIGIN,
                                 dataset=name, progress=progress)[1]
             for name, (x, y) in sets.items()}
 
 
 def evaluate_controls(run: Run, sets: dict, progress: bool = True) -> dict:
     """Clean accuracy and robust accuracy at ``eval_eps`` (the controls are about clean accuracy: no
-    sweep, no AutoAttack) of each set's model → a row per set in results.json (source
+    sweep, no AutoAttack) of each set's model → a row per set in results.json (origin
     "constructed", with ``train_n`` and the sha256 of its data and weights). A model is evaluated
     only if it learned from exactly these tensors. Returns results.json's contents."""
     from .train import trained_on
 
-    ecfg = dataclasses.replace(run.cfg, eval_sweep=str(run.cfg.eval_eps), claim_eps=run.cfg.eval_eps, autoattack_n=0)
+    ecfg = dataclasses.replace(run.cfg, eval_sweep=(run.cfg.eval_eps,), claim_eps=run.cfg.eval_eps, autoattack_n=0)
     results = rs.load_results(run.paths.results) if run.paths.results.is_file() else {"rows": []}
     for name, (x, y) in sets.items():
-        model_dir = run.paths.model(name, SOURCE)
+        model_dir = run.paths.model(name, ORIGIN)
         if not (model_dir / "checkpoint.pt").is_file():
             continue
         current = tensors_sha256(x, y.long())
         if trained_on(model_dir) != current:
             raise ValueError(f"{model_dir} was trained on {name} with sha256 {str(trained_on(model_dir))[:12]}, "
                              f"but the set is now {current[:12]}: run the training step again first")
-        results = evaluate_one(run, model_dir, name, SOURCE, run.cfg.seed, current, profile=ecfg, progress=progress,
+        results = evaluate_one(run, model_dir, name, ORIGIN, run.cfg.seed, current, profile=ecfg, progress=progress,
                                train_n=len(y), study="controls", references=ctl.REFERENCES.get(name))
     if not run.paths.results.is_file():
-        raise MissingInput(f"no control model found under {run.paths.models / SOURCE}: run the training step first")
+        raise MissingInput(f"no control model found under {run.paths.models / ORIGIN}: run the training step first")
     return results
 
 
@@ -152,24 +152,24 @@ def _paper_set_entry(run: Run, name: str, results: dict) -> dict | None:
     else the model's clean accuracy on the test set computed here; None without a model."""
     from ..train import load_trained
 
-    model_dir = run.paths.model(name, SOURCE)
+    model_dir = run.paths.model(name, ORIGIN)
     if not (model_dir / "checkpoint.pt").is_file():
         return None
-    row = next((r for r in rs.rows_of(results, name, SOURCE) if r.get("seed") == run.cfg.seed), None)
+    row = next((r for r in rs.rows_of(results, name, ORIGIN) if r.get("seed") == run.cfg.seed), None)
     if row is None:
         model = load_trained(model_dir, device=run.device)
         x, y = run.test
         acc = ev.accuracy(model, x, y, batch_size=run.cfg.eval_batch)
         row = {"clean_acc": acc, "clean_ci95": ev.ci95(round(acc * len(y)), len(y))}
     return {"clean_acc": row.get("clean_acc"), "clean_ci95": row.get("clean_ci95"),
-            "train_n": row.get("train_n") or len(data.load_feature_dataset(run.paths.dataset(name, SOURCE))[1])}
+            "train_n": row.get("train_n") or len(data.load_feature_dataset(run.paths.dataset(name, ORIGIN))[1])}
 
 
 def summary(run: Run, results: dict, metas: dict | None = None, variants: dict | None = None) -> list[dict]:
     """One entry per set for the figure and the conclusions: D_rand and D_det, the controls, the
     variants; each with ``clean_acc`` and its 95% interval, ``train_n``, its ``group`` ("paper
     set" | "control" | "variant"), published ``references`` and what it was built from."""
-    rows = {r["dataset"]: r for r in results.get("rows", []) if r.get("source") == SOURCE
+    rows = {r["dataset"]: r for r in results.get("rows", []) if rs.origin_of(r) == ORIGIN
             and r.get("seed") == run.cfg.seed}
     out = []
     for name in ("d_rand", "d_det"):

@@ -45,13 +45,13 @@ def fetch_release(run: Run) -> dict[str, Path]:
 
 
 def inventory(run: Run):
-    """What feature datasets the run directory holds: one row per (source, dataset)."""
+    """What feature datasets the run directory holds: one row per (origin, dataset)."""
     rows = []
-    for source in ("released", "constructed"):
+    for origin in ("released", "constructed"):
         for name in config.DATASETS:
-            d = run.paths.dataset(name, source)
+            d = run.paths.dataset(name, origin)
             files = [d / "CIFAR_ims", d / "CIFAR_lab"]
-            rows.append({"source": source, "dataset": name, "present": all(f.is_file() for f in files),
+            rows.append({"origin": origin, "dataset": name, "present": all(f.is_file() for f in files),
                          "MB": round(sum(f.stat().st_size for f in files if f.is_file()) / 2**20, 1),
                          "path": str(d.relative_to(run.paths.root))})
     return show(markdown_table(rows))

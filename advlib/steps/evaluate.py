@@ -23,23 +23,34 @@ def eval_settings(cfg, full: bool = True) -> dict:
             "autoattack_targets")
     # the protocol is part of the settings: rows from before nested radii, per-image outcomes and
     # the headline attack are computed again
-    return {**{k: getattr(cfg, k) for k in keys}, "sweep": ev.SWEEP, "full": full, "format": 2}
+    return {**{k: getattr(cfg, k) for k in keys}, "eval_sweep": list(cfg.eval_sweep), "sweep": ev.SWEEP, "full": full,
+            "format": 2}
 
 
-def models_to_evaluate(cfg, source: str) -> list[tuple[str, str, int]]:
-    """(model source, name, seed) of every model this notebook evaluates, in table order."""
+def same_settings(old: dict | None, new: dict) -> bool:
+    """Whether a stored row's ``eval_settings`` are ``new`` (a row from before the sweep was a list
+    has it as text, "0,0.25,1.0": the same radii are the same settings)."""
+    if not old:
+        return False
+    if isinstance(old.get("eval_sweep"), str):
+        old = {**old, "eval_sweep": [float(v) for v in old["eval_sweep"].split(",") if v.strip()]}
+    return old == new
+
+
+def models_to_evaluate(cfg, origin: str) -> list[tuple[str, str, int]]:
+    """(model origin, name, seed) of every model this notebook evaluates, in table order."""
     from ..construct import source_roles
 
     todo = [("cifar10", "standard", seed) for seed in cfg.standard_seeds]
     todo += [("cifar10", role, cfg.seed) for role in source_roles(cfg) if role != "standard"]
     for name in cfg.dataset_list:
-        todo += [(source, name, seed) for seed in cfg.seeds]
+        todo += [(origin, name, seed) for seed in cfg.seeds]
     todo += [("cifar10", c, seed) for c in dict.fromkeys(config.MATCHED_CONTROL[n] for n in cfg.dataset_list)
              for seed in cfg.seeds]
     return todo
 
 
-def _data_sha(run: Run, model_source: str, name: str, model_dir, controls: dict) -> str | None:
+def _data_sha(run: Run, model_origin: str, name: str, model_dir, controls: dict) -> str | None:
     """The sha256 of the data now on disk that the model in ``model_dir`` must have learned from; a
     model trained on other data raises (a rebuilt set is never answered by the old model)."""
     from ..data import load_feature_dataset
@@ -47,17 +58,17 @@ def _data_sha(run: Run, model_source: str, name: str, model_dir, controls: dict)
     from .train import trained_on
 
     learned = trained_on(model_dir)
-    if model_source == "cifar10" and name not in controls:
+    if model_origin == "cifar10" and name not in controls:
         return learned
     current = tensors_sha256(*(controls[name] if name in controls else
-                               load_feature_dataset(run.paths.dataset(name, model_source))))
+                               load_feature_dataset(run.paths.dataset(name, model_origin))))
     if learned != current:
         raise ValueError(f"{model_dir} was trained on data with sha256 {str(learned)[:12]}, but {name} is now "
                          f"{current[:12]}: rerun notebook 04 (training) so that the model matches the data")
     return current
 
 
-def evaluate_all(run: Run, source: str = "", progress: bool = True) -> dict:
+def evaluate_all(run: Run, origin: str = "", progress: bool = True) -> dict:
     """Clean and robust accuracy of every trained model in the run directory on the real test set →
     results.json (float32, per-image outcomes, intervals, provenance of each row).
 
@@ -69,26 +80,26 @@ def evaluate_all(run: Run, source: str = "", progress: bool = True) -> dict:
     from .train import matched_controls
 
     cfg, paths = run.cfg, run.paths
-    source = source or cfg.dataset_source
-    controls = matched_controls(run, source)
-    for model_source, name, seed in models_to_evaluate(cfg, source):
-        model_dir = paths.model(name, model_source, run.seed_arg(seed))
+    origin = origin or cfg.origin
+    controls = matched_controls(run, origin)
+    for model_origin, name, seed in models_to_evaluate(cfg, origin):
+        model_dir = paths.model(name, model_origin, run.seed_arg(seed))
         if not (model_dir / "checkpoint.pt").is_file():
             continue
-        dataset_sha = _data_sha(run, model_source, name, model_dir, controls)
-        row_name = rs.ROW_OF_ROLE.get(name, name) if model_source == "cifar10" else name
+        dataset_sha = _data_sha(run, model_origin, name, model_dir, controls)
+        row_name = rs.ROW_OF_ROLE.get(name, name) if model_origin == "cifar10" else name
         full = seed == cfg.seed and name != "targeted"
-        evaluate_one(run, model_dir, row_name, model_source, seed, dataset_sha, full=full,
+        evaluate_one(run, model_dir, row_name, model_origin, seed, dataset_sha, full=full,
                      autoattack=full and row_name in AUTOATTACK_ROWS, progress=progress)
     if not paths.results.is_file():
         raise MissingInput(f"no trained model found under {paths.models}: run notebooks 02 and 04 first")
     return rs.load_results(paths.results)
 
 
-def evaluate_one(run: Run, model_dir, row_name: str, model_source: str, seed: int, dataset_sha: str | None, *,
+def evaluate_one(run: Run, model_dir, row_name: str, model_origin: str, seed: int, dataset_sha: str | None, *,
                  full: bool = True, autoattack: bool = False, profile=None, progress: bool = True, **extra) -> dict:
     """Evaluate the model in ``model_dir`` on the test set into its results.json row (``row_name``,
-    ``model_source``, ``seed``), unless the row there already belongs to these weights and these
+    ``model_origin``, ``seed``), unless the row there already belongs to these weights and these
     settings. ``profile``: evaluate with another profile (default the run's); ``extra``: fields
     added to the row. Returns results.json's contents."""
     from ..train import load_trained
@@ -100,16 +111,15 @@ def evaluate_one(run: Run, model_dir, row_name: str, model_source: str, seed: in
     results = rs.load_results(paths.results) if paths.results.is_file() else {"rows": []}
     model = load_trained(model_dir, device=run.device)
     ckpt_sha = state_dict_sha256(model)
-    old = next((r for r in results.get("rows", []) if (r.get("dataset"), r.get("source"), r.get("seed"))
-                == (row_name, model_source, seed)), None)
-    if old and old.get("checkpoint_sha256") == ckpt_sha and old.get("eval_settings") == settings:
+    old = next((r for r in results.get("rows", []) if rs.row_key(r) == (row_name, model_origin, seed)), None)
+    if old and old.get("checkpoint_sha256") == ckpt_sha and same_settings(old.get("eval_settings"), settings):
         return results
     if progress:
         print(f"[advlib] evaluating {model_dir.relative_to(paths.root)}", flush=True)
     metrics = ev.evaluate_model(model, *run.test, cfg, seed=run.cfg.seed, full=full,
                                 autoattack=autoattack and cfg.autoattack_n > 0)
     tcfg = json.loads((model_dir / "config.json").read_text())
-    row = rs.results_row(row_name, model_source, metrics, arch=tcfg.get("arch"), seed=seed, dataset_sha256=dataset_sha,
+    row = rs.results_row(row_name, model_origin, metrics, arch=tcfg.get("arch"), seed=seed, dataset_sha256=dataset_sha,
                          checkpoint_sha256=ckpt_sha, model_dir=str(model_dir.relative_to(paths.root)),
                          eval_settings=settings, **extra)
     return rs.update_results(paths.results, row, profile=run.cfg, machine=machine_record(run.device))
@@ -172,5 +182,5 @@ def under_the_hood():
                           "(torchattacks' implementation, targeted DLR loss) on the images PGD did not break.")
 
 
-__all__ = ["setup", "attack_explorer", "under_the_hood", "evaluate_all", "evaluate_one", "eval_settings", "models_to_evaluate", "tables", "eps_figure", "claims_text", "conclusions",
+__all__ = ["setup", "attack_explorer", "under_the_hood", "evaluate_all", "evaluate_one", "eval_settings", "same_settings", "models_to_evaluate", "tables", "eps_figure", "claims_text", "conclusions",
            "AUTOATTACK_ROWS"]

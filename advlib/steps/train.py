@@ -20,32 +20,32 @@ from .base import (
 )
 
 
-def feature_sets(run: Run, source: str = "", only: str = "all") -> dict[str, tuple]:
-    """The profile's datasets that exist for ``source`` (default: the profile's), loaded.
+def feature_sets(run: Run, origin: str = "", only: str = "all") -> dict[str, tuple]:
+    """The profile's datasets that exist for ``origin`` (default: the profile's), loaded.
 
     ``only``: "all" or one dataset name (which must then be present)."""
-    source = source or run.cfg.dataset_source
+    origin = origin or run.cfg.origin
     names = run.cfg.dataset_list
     if only != "all":
         if only not in config.DATASETS:
             raise ValueError(f"parameter 'dataset': unknown {only!r}; expected 'all' or one of {config.DATASETS}")
-        if only not in run.paths.available(source):
-            raise MissingInput(f"parameter 'dataset': {only!r} ({source}) not found at "
-                                    f"{run.paths.dataset(only, source)}: run notebook 02 first")
+        if only not in run.paths.available(origin):
+            raise MissingInput(f"parameter 'dataset': {only!r} ({origin}) not found at "
+                                    f"{run.paths.dataset(only, origin)}: run notebook 02 first")
         names = [only]
-    return {name: data.load_feature_dataset(run.paths.dataset(name, source))
-            for name in names if name in run.paths.available(source)}
+    return {name: data.load_feature_dataset(run.paths.dataset(name, origin))
+            for name in names if name in run.paths.available(origin)}
 
 
-def describe(run: Run, sets: dict, source: str = "") -> str:
-    source = source or run.cfg.dataset_source
+def describe(run: Run, sets: dict, origin: str = "") -> str:
+    origin = origin or run.cfg.origin
     if not sets:
-        return f"No {source} datasets in this run yet: run notebooks 01-02 first (or pass source=released)."
-    return f"{source} sets: " + ", ".join(f"{n} ({len(s[1]):,} images)" for n, s in sets.items())
+        return f"No {origin} datasets in this run yet: run notebooks 01-02 first (or pass origin=released)."
+    return f"{origin} sets: " + ", ".join(f"{n} ({len(s[1]):,} images)" for n, s in sets.items())
 
 
-def matched_controls(run: Run, source: str = "", names=None) -> dict[str, tuple]:
-    """{control name: (images, labels)}: for each set of ``source`` in the run (of ``names``, default
+def matched_controls(run: Run, origin: str = "", names=None) -> dict[str, tuple]:
+    """{control name: (images, labels)}: for each set of ``origin`` in the run (of ``names``, default
     the profile's), the real training images it was built from (its meta.json ``source_indices``
     into this run's training pool) with their true labels. D_R and D_NR share one control, so they
     must come from the same images. A released set was built from the whole CIFAR-10 training set:
@@ -54,17 +54,17 @@ def matched_controls(run: Run, source: str = "", names=None) -> dict[str, tuple]
 
     from ..construct import pool_fingerprint
 
-    source = source or run.cfg.dataset_source
+    origin = origin or run.cfg.origin
     train = run.train
     out: dict[str, tuple] = {}
-    for name in run.paths.available(source):
+    for name in run.paths.available(origin):
         if name not in (names or run.cfg.dataset_list):
             continue
         control = config.MATCHED_CONTROL[name]
-        if source == "released":
+        if origin == "released":
             idx = torch.arange(len(train[1]))
         else:
-            meta_f = run.paths.dataset(name, source) / "meta.json"
+            meta_f = run.paths.dataset(name, origin) / "meta.json"
             if not meta_f.is_file():
                 continue  # a set saved without its construction record: no images to match it with
             meta = json.loads(meta_f.read_text())
@@ -81,32 +81,32 @@ def matched_controls(run: Run, source: str = "", names=None) -> dict[str, tuple]
     return out
 
 
-def _each_seed(run: Run, name: str, x, y, source: str, progress: bool) -> dict[str, dict]:
+def _each_seed(run: Run, name: str, x, y, origin: str, progress: bool) -> dict[str, dict]:
     out = {}
     for seed in run.cfg.seeds:
-        folder = run.paths.model(name, source, run.seed_arg(seed))
-        _, hist = train_or_load(run, recipe(run, "dataset", name, seed=seed), x, y, folder, source=source,
+        folder = run.paths.model(name, origin, run.seed_arg(seed))
+        _, hist = train_or_load(run, recipe(run, "dataset", name, seed=seed), x, y, folder, origin=origin,
                                 dataset=name, progress=progress)
         out[name if seed == run.cfg.seed else f"{name}-seed{seed}"] = hist
     return out
 
 
-def train_all(run: Run, sets: dict, source: str = "", progress: bool = True) -> dict[str, dict]:
+def train_all(run: Run, sets: dict, origin: str = "", progress: bool = True) -> dict[str, dict]:
     """A fresh model on each loaded set, once per seed of ``train_seeds``, in
-    ``models/<source>/<name>[-seed<k>]``; each set's matched control with the same recipe and seeds in
+    ``models/<origin>/<name>[-seed<k>]``; each set's matched control with the same recipe and seeds in
     ``models/cifar10/<control>``; and the standard source model again with each extra seed of
     ``source_seeds`` (its spread is part of the comparison). Resumes from checkpoints; a model
     trained on other data is set aside and retrained. Returns {name or name-seed<k>: history}."""
-    source = source or run.cfg.dataset_source
+    origin = origin or run.cfg.origin
     histories = {}
     for name, (x, y) in sets.items():
-        histories.update(_each_seed(run, name, x, y, source, progress))
-    for name, (x, y) in matched_controls(run, source, names=list(sets)).items():
+        histories.update(_each_seed(run, name, x, y, origin, progress))
+    for name, (x, y) in matched_controls(run, origin, names=list(sets)).items():
         histories.update(_each_seed(run, name, x, y, "cifar10", progress))
     for seed in run.cfg.standard_seeds[1:]:
         folder = run.paths.model("standard", "cifar10", seed)
         _, histories[f"standard-seed{seed}"] = train_or_load(run, recipe(run, "standard", seed=seed), *run.train,
-                                                             folder, source="cifar10", dataset="cifar10",
+                                                             folder, origin="cifar10", dataset="cifar10",
                                                              progress=progress)
     return histories
 

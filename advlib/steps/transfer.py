@@ -23,7 +23,7 @@ from .base import (
     train_or_load,
 )
 
-SOURCE = "constructed"
+ORIGIN = "constructed"
 CHANCE = 0.10
 
 
@@ -56,24 +56,24 @@ def models(run: Run, progress: bool = True) -> dict[str, dict]:
     training pool (``models/cifar10/standard-<arch>``, the recipe of the targeted sets' source).
     {arch: {"d_det": model, "d_rand": model | None, "standard": model, "histories": {...}, "dirs": {...}}}."""
     cfg, paths = run.cfg, run.paths
-    sets = {name: data.load_feature_dataset(paths.dataset(name, SOURCE)) for name in ("d_det", "d_rand")
-            if name in paths.available(SOURCE)}
+    sets = {name: data.load_feature_dataset(paths.dataset(name, ORIGIN)) for name in ("d_det", "d_rand")
+            if name in paths.available(ORIGIN)}
     if "d_det" not in sets:
-        raise MissingInput(f"{paths.dataset('d_det', SOURCE)}: no constructed D_det in this run; run notebook 02 "
+        raise MissingInput(f"{paths.dataset('d_det', ORIGIN)}: no constructed D_det in this run; run notebook 02 "
                                 "(with d_det among the profile's datasets) first")
     out = {}
     for arch in cfg.transfer_arch_list:
         entry = {"histories": {}, "dirs": {}, "d_rand": None}
         for name, (x, y) in sets.items():
-            folder = paths.model(name if arch == cfg.arch else f"{name}@{arch}", SOURCE)
+            folder = paths.model(name if arch == cfg.arch else f"{name}@{arch}", ORIGIN)
             entry[name], entry["histories"][f"{name}@{arch}"] = train_or_load(
-                run, recipe(run, "dataset", name, arch=arch), x, y, folder, source=SOURCE, dataset=name,
+                run, recipe(run, "dataset", name, arch=arch), x, y, folder, origin=ORIGIN, dataset=name,
                 progress=progress)
             entry["dirs"][name] = folder
         folder = paths.model(f"standard-{arch}", "cifar10")
         scfg = recipe(run, source_role("d_det", cfg), arch=arch, seed=standard_seed(run, arch))
         entry["standard"], entry["histories"][f"standard-{arch}"] = train_or_load(
-            run, scfg, *run.train, folder, source="cifar10", dataset="cifar10", progress=progress)
+            run, scfg, *run.train, folder, origin="cifar10", dataset="cifar10", progress=progress)
         entry["dirs"]["standard"] = folder
         entry["standard_seed"] = scfg.seed
         out[arch] = entry
@@ -89,8 +89,11 @@ def results(run: Run, trained: dict, adv: dict, source=None) -> dict:
     """Accuracy of each architecture's D_det / D_rand model on the true test labels and the rate at
     which the source's targeted examples transfer to its standard model → ``transfer.json``
     (atomic), with the fitted lines; returns its contents."""
+    from dataclasses import asdict
+
     from ..construct import model_fingerprint
     from ..models import count_parameters
+    from ..recipes import recipe_for
     from ..utils import machine_record
 
     cfg, paths, test = run.cfg, run.paths, run.test
@@ -113,8 +116,9 @@ def results(run: Run, trained: dict, adv: dict, source=None) -> dict:
     settings = {"transfer_eps": cfg.transfer_eps, "transfer_n": adv["n"], "steps": cfg.target_steps,
                 "step_size": cfg.target_step_size, "restarts": cfg.target_restarts,
                 "target_rule": transfer_study.TARGET_RULE, "seed": cfg.seed, "n_test": len(test[1]),
-                "cifar_source": data_source_name(cfg.cifar_source), "epochs": cfg.epochs,
-                "source_epochs": cfg.source_epochs}
+                "cifar_source": data_source_name(cfg.cifar_source),
+                "recipes": {"d_det": asdict(cfg.sets.det), "d_rand": asdict(cfg.sets.rand),
+                            "standard": asdict(recipe_for(cfg, source_role("d_det", cfg)))}}
     src = {"arch": cfg.arch, "model_dir": rel(paths.source_model(source_role("d_det", cfg))),
            "whitebox_rate": adv.get("whitebox_rate")}
     if source is not None:

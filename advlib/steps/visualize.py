@@ -6,19 +6,19 @@ from __future__ import annotations
 from .base import Run, save, setup, show, smoke_note  # noqa: F401 (setup: the notebook's first call)
 
 
-def sets(run: Run, source: str = "") -> dict:
-    """The profile's datasets of ``source`` (default: the profile's) as ``viz.FeatureSet`` (images,
+def sets(run: Run, origin: str = "") -> dict:
+    """The profile's datasets of ``origin`` (default: the profile's) as ``viz.FeatureSet`` (images,
     labels, meta.json) for the figures; {} when the run has none yet."""
     from .. import viz
 
-    return viz.load_sets(run.paths, source or run.cfg.dataset_source, names=run.cfg.dataset_list)
+    return viz.load_sets(run.paths, origin or run.cfg.origin, names=run.cfg.dataset_list)
 
 
-def describe(run: Run, feature_sets: dict, source: str = "") -> str:
-    source = source or run.cfg.dataset_source
+def describe(run: Run, feature_sets: dict, origin: str = "") -> str:
+    origin = origin or run.cfg.origin
     if not feature_sets:
-        return f"No {source} datasets in this run yet: run notebooks 01-02 first (or pass source=released)."
-    return f"{source} sets: " + ", ".join(f"{n} ({len(s.labels):,} images)" for n, s in feature_sets.items())
+        return f"No {origin} datasets in this run yet: run notebooks 01-02 first (or pass origin=released)."
+    return f"{origin} sets: " + ", ".join(f"{n} ({len(s.labels):,} images)" for n, s in feature_sets.items())
 
 
 def side_by_side(run: Run, feature_sets: dict):
@@ -53,14 +53,14 @@ def pixel_stats(run: Run, feature_sets: dict):
                 "fig_pixel_stats")
 
 
-def explorer(run: Run, feature_sets: dict, source: str = ""):
+def explorer(run: Run, feature_sets: dict, origin: str = ""):
     """The dataset explorer: each image beside the training image it came from, the per-image facts
     (target, hit, matching distance, start image's class) and filters by them."""
     from .. import widgets
 
     if not feature_sets:
         return show("No datasets to explore yet: run notebooks 01-02 first.")
-    return widgets.Explorer(feature_sets, run.train, models=widgets.load_models(run.paths, source or run.cfg.dataset_source))
+    return widgets.Explorer(feature_sets, run.train, models=widgets.load_models(run.paths, origin or run.cfg.origin))
 
 
 def construction_player(run: Run):

@@ -117,24 +117,30 @@ class Explorer(Displayable):
 
     # -- construction from a run directory -------------------------------------------------------
     @classmethod
-    def from_run_dir(cls, run_dir, source: str = "constructed", cifar_source="sample", n_train: int = 0,
-                     seed: int = 0, *, datasets=None, models: bool = True, **kwargs) -> Explorer:
-        """Everything present in ``run_dir``: the sets of ``source``, the originals (when the sets
-        have ``source_indices``), and the trained models under ``models/<source>/<dataset>/`` plus
+    def from_run_dir(cls, run_dir, origin: str = "constructed", cifar_source="sample", n_train: int = 0,
+                     seed: int = 0, *, datasets=None, models: bool = True, source: str | None = None,
+                     **kwargs) -> Explorer:
+        """Everything present in ``run_dir``: the sets of ``origin``, the originals (when the sets
+        have ``source_indices``), and the trained models under ``models/<origin>/<dataset>/`` plus
         the two source models. ``cifar_source``, ``n_train``, ``seed`` must be the run's (they pick the
-        training images the source indices point into)."""
+        training images the source indices point into). ``source``: the old name of ``origin``."""
         from ..paths import RunPaths
 
+        if source is not None:
+            import warnings
+
+            warnings.warn("from_run_dir(source=...) is deprecated: use origin=", DeprecationWarning, stacklevel=2)
+            origin = source
         paths = RunPaths.of(run_dir)
-        sets = load_sets(paths, source, names=datasets)
+        sets = load_sets(paths, origin, names=datasets)
         if not sets:
-            raise FileNotFoundError(f"Explorer.from_run_dir: no {source} datasets under {paths.root} "
-                                    f"(expected {paths.dataset(DATASETS[0], source)} and the like)")
+            raise FileNotFoundError(f"Explorer.from_run_dir: no {origin} datasets under {paths.root} "
+                                    f"(expected {paths.dataset(DATASETS[0], origin)} and the like)")
         originals = None
         if any(fs.source_indices is not None for fs in sets.values()):
             from ..data import load_cifar10
             originals = load_cifar10(cifar_source, "train", n=n_train, seed=seed, root=paths.data)
-        return cls(sets, originals, models=load_models(paths, source) if models else None, **kwargs)
+        return cls(sets, originals, models=load_models(paths, origin) if models else None, **kwargs)
 
     # -- callbacks ---------------------------------------------------------------------------------
     def _update_classes(self) -> None:
@@ -266,20 +272,20 @@ class Explorer(Displayable):
         return f"<b>predictions</b><table class='advlib-table'>{head}{''.join(body)}</table>"
 
 
-def load_models(paths, source: str = "constructed") -> dict:
+def load_models(paths, origin: str = "constructed") -> dict:
     """Trained models present in the run directory: the source models ("standard", "robust", and
-    "targeted" where the profile trains one; on CIFAR-10) and the model trained on each dataset of ``source``.
+    "targeted" where the profile trains one; on CIFAR-10) and the model trained on each dataset of ``origin``.
 
     A model counts as present when its folder holds ``checkpoint.pt`` and ``config.json`` (a run
     still training shows its latest checkpoint); it is loaded with ``advlib.train.load_trained``
     onto the device that function picks (CUDA when available).
     """
-    from ..paths import SOURCE_ROLES, RunPaths, check_source
+    from ..paths import SOURCE_ROLES, RunPaths, check_origin
 
     paths = paths if isinstance(paths, RunPaths) else RunPaths.of(paths)
-    check_source(source)
+    check_origin(origin)
     folders = {role: paths.source_model(role) for role in SOURCE_ROLES}
-    folders.update({name: paths.model(name, source) for name in DATASETS})
+    folders.update({name: paths.model(name, origin) for name in DATASETS})
     present = {n: d for n, d in folders.items() if (d / "checkpoint.pt").is_file() and (d / "config.json").is_file()}
     if not present:
         return {}
