@@ -78,6 +78,15 @@ step.construction_table(metas)
 step.construction_figure(run, metas)
 
 # %% [markdown]
+# ## Under the hood
+#
+# The few lines the construction runs, shown from the library itself: one normalized-gradient L2 step, the
+# projection, and the matching loop.
+
+# %%
+step.under_the_hood()
+
+# %% [markdown]
 # ## What this run shows
 
 # %%

@@ -98,6 +98,16 @@ step.pixel_stats(run, sets)
 step.explorer(run, sets, origin)
 
 # %% [markdown]
+# ## The construction, step by step
+#
+# For one training image, D_R and D_NR matching from a start image of another class: slide through the
+# descent and watch the image take on what the robust model (D_R) or the standard model (D_NR) sees in the
+# target, the feature distance fall, and the start image fade (or, for D_NR, stay).
+
+# %%
+step.construction_player(run)
+
+# %% [markdown]
 # ## What this run shows
 
 # %%

@@ -64,6 +64,23 @@ step.tables(results)
 step.eps_figure(run, results)
 
 # %% [markdown]
+# ## Try the attack
+#
+# Pick a test image, slide ε and the number of PGD steps: the standard model's prediction flips at radii the
+# L2-robust model shrugs off, and its perturbation (magnified) looks like noise.
+
+# %%
+step.attack_explorer(run)
+
+# %% [markdown]
+# ## Under the hood
+#
+# The few lines the evaluation runs, shown from the library itself.
+
+# %%
+step.under_the_hood()
+
+# %% [markdown]
 # ## What this run shows
 
 # %%
