@@ -1,4 +1,4 @@
-"""Command line: ``python -m advlib run|table|download|profiles``."""
+"""Command line: ``python -m advlib run|table|report|download|profiles``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("profiles", help="print the profiles as trees (groups indented, one line per recipe)")
     pr.add_argument("names", nargs="*", metavar="NAME", help=f"only these profiles (of {', '.join(config.PROFILE_NAMES)})")
     pr.add_argument("--json", action="store_true", help="as JSON (Profile.to_dict), the form results.json records")
+
+    h = sub.add_parser("report", help="(re)build <run>/report.html from the run's executed report notebook")
+    h.add_argument("run_dir", help="the run directory")
+    h.add_argument("--code", action="store_true", help="keep the code cells (default: outputs and markdown only)")
 
     t = sub.add_parser("table", help="print a run's markdown tables from its results.json (what the README quotes)")
     t.add_argument("results", help="path to a results.json (or the run directory holding it)")
@@ -83,6 +87,15 @@ def _main(argv=None) -> int:
         from .runner import main_run
 
         return main_run(args)
+    if args.cmd == "report":
+        from . import htmlreport
+
+        try:
+            print(f"wrote {htmlreport.write(args.run_dir, code=args.code)}")
+        except (OSError, ValueError) as e:
+            print(f"advlib report: error: {e}", file=sys.stderr)
+            return 1
+        return 0
     if args.cmd == "table":
         from pathlib import Path
 

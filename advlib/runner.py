@@ -23,7 +23,7 @@ import time
 import warnings
 from pathlib import Path
 
-from . import config, dotted
+from . import config, dotted, htmlreport
 from .paths import ORIGINS, RunPaths
 from .utils import atomic_write_json
 
@@ -225,6 +225,8 @@ def run(profile: str, out: str | Path | None = None, params: list[tuple[str, str
         timings[nb.name] = round(seconds, 2)
         atomic_write_json(paths.timings, timings)
         print(f"[advlib] {nb.name} done in {seconds:.1f} s", flush=True)
+        if nb.name == htmlreport.REPORT_NOTEBOOK:  # the report notebook ran: its HTML page beside it
+            print(f"[advlib] wrote {htmlreport.write(paths.root).relative_to(paths.root)}", flush=True)
     _merge_timings_into_results(paths, timings)
     return timings
 

@@ -269,3 +269,41 @@ def test_profiles_into_a_closed_pipe_and_dist_bad_params_are_quiet():
                            "x"], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and "sets.rnr.epochs" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_report_html_is_written_and_opens_in_a_real_browser(smoke_run, tmp_path):
+    """`python -m advlib run` writes <run>/report.html from the executed report notebook: the claims with
+    their verdicts and the figures embedded, no code cells; Chromium opens it and draws it."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    out, _ = smoke_run
+    html = (out / "report.html").read_text()
+    assert "The paper&#39;s claims, tested" in html or "The paper's claims, tested" in html
+    assert "Inconclusive at this scale" in html and "data:image/png;base64" in html
+    assert "import advlib.steps.report as step" not in html, "code cells are left out by default"
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.is_file():
+        pytest.fail("Debian's chromium is missing: run bash tools/browser_deps.sh")
+    shot = tmp_path / "report.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium),
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto((out / "report.html").as_uri())
+            page.wait_for_selector("text=The paper's claims, tested", timeout=30_000)
+            assert page.locator("img").count() >= 1
+            assert page.evaluate("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 20_000
+    # `python -m advlib report <run>` rebuilds it
+    (out / "report.html").unlink()
+    proc = subprocess.run([sys.executable, "-m", "advlib", "report", str(out)], capture_output=True, text=True,
+                          cwd=REPO)
+    assert proc.returncode == 0 and (out / "report.html").read_text() == html, proc.stderr
