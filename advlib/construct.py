@@ -370,6 +370,9 @@ def _merge_meta(settings: dict, shards: list[dict], profile: Profile, device, am
             final_rel_distance={"mean": rel.mean().item(), "median": rel.median().item(), "std": rel.std().item()
                                 if len(rel) > 1 else 0.0},
             source_model_agreement=torch.cat([s["agree"] for s in shards]).float().mean().item(),
+            # per row, for the explorer's facts and filters
+            rel_distance=[round(v, 4) for v in rel.tolist()],
+            agree=torch.cat([s["agree"] for s in shards]).tolist(),
             loss_curve=[round(v, 6) for v in curve.tolist()],
             loss_steps=shards[0]["stats"]["loss_steps"],
         )
@@ -377,6 +380,9 @@ def _merge_meta(settings: dict, shards: list[dict], profile: Profile, device, am
         n_hit = sum(s["stats"]["n_hit"] for s in shards)
         meta.update(
             targets=torch.cat([s["targets"] for s in shards]).tolist(),
+            # per row, for the explorer's facts and filters
+            orig_labels=torch.cat([s["orig_labels"] for s in shards]).tolist(),
+            hit=torch.cat([s["hit"] for s in shards]).tolist(),
             hit_rate=n_hit / max(n_attacked, 1),
             target_equals_label_fraction=sum(s["stats"]["n_target_is_label"] for s in shards) / max(n_attacked, 1),
             dropped_misses=n_attacked - meta["n_rows"],

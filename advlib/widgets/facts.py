@@ -2,15 +2,13 @@
 what is cheap to recompute where it does not.
 
 What ``advlib.construct`` writes into meta.json per row (``_merge_meta``): ``source_indices`` for every
-set, ``start_indices`` for D_R / D_NR, ``targets`` for D_rand / D_det. Its shards also hold per-row
-``hit`` and ``orig_labels`` (targeted sets) and ``rel_distance`` and ``agree`` (matched sets), but only
-summaries of those survive the merge (``hit_rate``, ``final_rel_distance``, ``source_model_agreement``).
-So a per-row fact is read from meta.json when a list of the set's length is there under those names,
-and otherwise recomputed: the original's class from the training labels at ``source_indices``; an
-attack's hit as "the source model predicts the target" and a matched image's agreement as "the source
-model predicts the label" (one forward pass over the set, on first use, cached); the matching distance
-of the image on screen with the source model (two forward passes). Recomputed facts say so.
-"""
+set; ``start_indices``, ``rel_distance`` and ``agree`` for D_R / D_NR; ``targets``, ``orig_labels`` and
+``hit`` for D_rand / D_det. A per-row fact is read from meta.json when a list of the set's length is
+there under those names; sets built before those lists were recorded (and the authors' release) get
+it recomputed: the original's class from the training labels at ``source_indices``; an attack's hit
+as "the source model predicts the target" and a matched image's agreement as "the source model
+predicts the label" (one forward pass over the set, on first use, cached); the matching distance of
+the image on screen with the source model (two forward passes). Recomputed facts say so."""
 
 from __future__ import annotations
 
