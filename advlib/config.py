@@ -288,7 +288,7 @@ _PROFILES: dict[str, Profile] = {
 }
 
 # Notebook 10's values per profile (advlib.beyond_settings.per_profile: the budgets are there)
-_BEYOND = per_profile({"smoke": _SMOKE, "cpu": _CPU})
+_BEYOND = per_profile({"smoke": _SMOKE, "cpu": _CPU, "fast": _FAST, "paper": _PAPER})
 _PROFILES = {name: dataclasses.replace(p, beyond=_BEYOND.get(name, p.beyond)) for name, p in _PROFILES.items()}
 
 PROFILE_NAMES = tuple(_PROFILES)
