@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 # headings of the tree, by the profile field they start with
 TREE_SECTIONS = {"cifar_source": "data", "arch": "models and training (SGD; the recipes share the settings above them)",
                  "construct_n": "construction", "eval_eps": "evaluation", "relabel_epochs": "controls and transfer",
+                 "beyond": "beyond the paper's questions (notebook 10)",
                  "seed": "runtime"}
 
 
@@ -61,6 +62,9 @@ def profile_tree(p) -> str:
             lines.append(f"    {f.name}")
             for g in dataclasses.fields(value):
                 r = getattr(value, g.name)
+                if r is not None and not dataclasses.is_dataclass(r):  # a plain value of a group (beyond)
+                    lines.append(f"      {g.name:22s} {dotted.text(r)}")
+                    continue
                 text = r.line() if r is not None else "none: the targeted sets attack sources.standard"
                 if r is not None and f.name == "sources" and g.name == "targeted" and not r.epochs:
                     text += "  (epochs 0: the targeted sets attack sources.standard)"

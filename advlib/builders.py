@@ -6,7 +6,7 @@ no profile (:mod:`advlib.construct` adds the shards, the resume and the settings
   descend ||g(x_r) - g(x)||_2 with normalized-gradient L2 steps
   (``advlib.attacks.invert_representation``); keep the label y.
 - :func:`build_targeted_set` (D_rand, D_det, the D_other control): targeted L2 PGD toward t,
-  relabelled as t; :func:`choose_targets` draws t.
+  relabelled as t (``norm="linf"``: the same in the L∞ ball); :func:`choose_targets` draws t.
 """
 
 from __future__ import annotations
@@ -138,9 +138,11 @@ def build_robust_set(model, images, labels, *, steps: int, step_size: float, see
 def build_targeted_set(model, images, labels, *, rule: str, eps: float, step_size: float, steps: int,
                        restarts: int = 1, random_start: bool | None = None, seed: int = 0, indices=None,
                        generator: torch.Generator | None = None, batch_size: int = 500, amp: bool = False,
-                       num_classes: int | None = None, keep_only_hits: bool = False, pbar=None) -> dict:
-    """Targeted L2 PGD toward t (D_rand: ``rule="rand"``, D_det: ``rule="det"``, the D_other control:
-    ``rule="other"``), relabelled as t.
+                       num_classes: int | None = None, keep_only_hits: bool = False, pbar=None,
+                       norm: str = "l2") -> dict:
+    """Targeted PGD toward t (D_rand: ``rule="rand"``, D_det: ``rule="det"``, the D_other control:
+    ``rule="other"``), relabelled as t, in the ``norm`` ball of radius ``eps`` ("l2", the paper's, or
+    "linf": notebook 10's L∞ sets).
 
     Returns CPU tensors: ``images`` (x_adv), ``labels`` (= ``targets``), ``source_indices``,
     ``orig_labels`` (y), ``hit`` (argmax of the model on x_adv == t); with ``keep_only_hits`` the
@@ -161,7 +163,7 @@ def build_targeted_set(model, images, labels, *, rule: str, eps: float, step_siz
             x = images[src[lo:hi]].to(device, torch.float32)
             t = t_all[lo:hi].to(device)
             with autocast_for(device, amp):
-                x_adv = pgd(model, x, t, norm="l2", eps=eps, step_size=step_size, steps=steps, targeted=True,
+                x_adv = pgd(model, x, t, norm=norm, eps=eps, step_size=step_size, steps=steps, targeted=True,
                             random_start=rs, restarts=restarts, generator=gen)
                 with torch.no_grad():
                     pred = model(x_adv).argmax(1)

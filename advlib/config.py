@@ -19,6 +19,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from . import dotted
+from .beyond_settings import Beyond, per_profile, validate_beyond
 from .recipes import ALIASES, BROAD_ALIASES, RECIPE_KEYS, Recipe
 
 ORIGINS = ("constructed", "released")  # where a set comes from: built here, or the authors' release
@@ -44,6 +45,12 @@ MATCHED_CONTROLS = tuple(dict.fromkeys(MATCHED_CONTROL.values()))
 # What advlib.robust_accuracy(attack=...) runs: PGD with cross-entropy, APGD-T, the per-image worst
 # case of the two, the standard AutoAttack
 ATTACKS = ("pgd", "apgd-t", "worst", "autoattack")
+
+# Notebook 10 (four questions the paper's readers still ask): the sets it builds (datasets/constructed/),
+# the matched controls it trains (models/cifar10/) and its L∞-robust source model (models/cifar10/)
+BEYOND_SETS = ("d_robust_linf", "d_rand_linf", "d_det_linf", "d_det_bugs", "d_det_subset")
+BEYOND_CONTROLS = ("control_rnr_linf", "control_rand_linf", "control_det_linf")
+LINF_SOURCE = "robust_linf"
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
@@ -169,6 +176,7 @@ class Profile:
     transfer_archs: tuple[str, ...] = ("linear", "mlp", "tiny", "small")  # trained on the same D_det / D_rand (notebook 08)
     transfer_eps: float = 0.5  # L2 radius of the targeted examples whose transfer rate is measured (paper: 0.5)
     transfer_n: int = 1000  # images attacked to measure the transfer rate
+    beyond: Beyond = field(default_factory=Beyond)  # notebook 10 (each profile's values: _BEYOND below)
     # --- runtime --------------------------------------------------------------------------------
     seed: int = 0
     device: str = "auto"  # "auto" (cuda if present) | "cpu" | "cuda" | "cuda:1" ...
@@ -279,6 +287,10 @@ _PROFILES: dict[str, Profile] = {
     ),
 }
 
+# Notebook 10's values per profile (advlib.beyond_settings.per_profile: the budgets are there)
+_BEYOND = per_profile({"smoke": _SMOKE, "cpu": _CPU, "fast": _FAST, "paper": _PAPER})
+_PROFILES = {name: dataclasses.replace(p, beyond=_BEYOND.get(name, p.beyond)) for name, p in _PROFILES.items()}
+
 PROFILE_NAMES = tuple(_PROFILES)
 
 
@@ -371,12 +383,19 @@ def from_dict(values: dict) -> Profile:
     dict of a run from before the recipes reads as the same profile. Not validated (the device or
     checkpoint files it names may be another machine's)."""
     if "sources" in values or "sets" in values:
-        return dotted.from_dict(Profile, values, "profile key")
+        return _with_beyond(dotted.from_dict(Profile, values, "profile key"), values)
     rest = {k: v for k, v in values.items() if k != "name"}
     prof = apply(Profile(name=values["name"]), rest, warn=False)
     if prof.sources.targeted is not None and prof.sources.targeted.epochs == 0:
         prof = dataclasses.replace(prof, sources=dataclasses.replace(prof.sources, targeted=None))
-    return prof
+    return _with_beyond(prof, values)
+
+
+def _with_beyond(prof: Profile, values: dict) -> Profile:
+    """A config written before notebook 10 holds no ``beyond`` group: it reads with the named profile's."""
+    if "beyond" in values or prof.name not in _BEYOND:
+        return prof
+    return dataclasses.replace(prof, beyond=_BEYOND[prof.name])
 
 
 def parse_overrides(text: str) -> dict:
@@ -423,6 +442,7 @@ def validate(p: Profile) -> None:
         if r is not None:
             for problem in r.problems():
                 need(False, f"{key}.{problem}")
+    validate_beyond(p, need)
     need(p.sources.robust.adversarial, "sources.robust.adv_eps must be > 0 (the robust source model is trained "
          f"adversarially), got {p.sources.robust.adv_eps}")
     need(all(e >= 0 for e in p.eval_sweep), f"eval_sweep radii must be >= 0, got {p.eval_sweep}")
@@ -466,6 +486,7 @@ def paper_row(dataset: str) -> dict:
 __all__ = [
     "ORIGINS", "DATASETS", "CONTROL_SETS", "SUBSET_VARIANTS", "ALL_SETS", "MATCHED_CONTROL", "MATCHED_CONTROLS",
     "ATTACKS", "RELEASE_NAMES", "CIFAR10_CLASSES", "RELEASE_URL", "PAPER", "Profile", "Sources", "Sets", "Recipe",
+    "Beyond", "BEYOND_SETS", "BEYOND_CONTROLS", "LINF_SOURCE",
     "ALIASES", "RECIPE_KEYS", "PROFILE_NAMES", "get_profile", "apply", "expand", "keys", "is_key", "from_dict", "load",
     "parse_overrides", "validate", "paper_row",
 ]

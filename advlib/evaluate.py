@@ -304,7 +304,7 @@ def headline_attack(profile) -> str:
 
 
 def evaluate_model(model, x, y, profile, *, seed: int | None = None, full: bool = True,
-                   autoattack: bool | None = None) -> dict:
+                   autoattack: bool | None = None, norm: str = "l2", radii=None) -> dict:
     """Everything results.json records about one model, in float32.
 
     On a seeded, class-balanced subset of ``profile.eval_n`` test images (``eval_subset``): clean
@@ -321,14 +321,19 @@ def evaluate_model(model, x, y, profile, *, seed: int | None = None, full: bool 
     and ``claim_eps`` on a class-balanced ``autoattack_n`` of the same images, with the headline's
     accuracy on exactly those images beside it. Random starts are seeded by ``seed`` (default
     ``profile.seed``).
+
+    ``norm``: the threat model, "l2" (the paper's) or "linf" (notebook 10); ``radii``: the radii to
+    attack instead of :func:`radii_of`'s (what an L∞ evaluation passes: its radii are not the L2
+    ones). The row says which (``norm``); the AutoAttack cross-check runs for L2 only.
     """
     _check_xy(x, y)
     seed = profile.seed if seed is None else int(seed)
     idx = eval_subset(y, profile.eval_n, profile.seed)
     xs, ys = x[idx.to(x.device)], y[idx.to(y.device)]
-    radii = radii_of(profile, full)
+    radii = radii_of(profile, full) if radii is None else sorted({float(e) for e in radii} - {0.0})
     n, ns = len(y), len(idx)
-    kw = dict(steps=profile.eval_steps, restarts=profile.eval_restarts, batch_size=profile.eval_batch, seed=seed)
+    kw = dict(steps=profile.eval_steps, restarts=profile.eval_restarts, batch_size=profile.eval_batch, seed=seed,
+              norm=norm)
     out: dict = {}
     with Timer() as t:
         clean = correct_mask(model, xs, ys, batch_size=profile.eval_batch)
@@ -351,10 +356,10 @@ def evaluate_model(model, x, y, profile, *, seed: int | None = None, full: bool 
             masks={"clean": pack_mask(clean), "shifted": pack_mask(shifted),
                    **{e: pack_mask(m) for e, m in head.items()}},
             eval_n=ns, steps=profile.eval_steps, restarts=profile.eval_restarts, step_size="2.5*eps/steps",
-            norm="l2", attack=profile.eval_attack, attack_desc=headline_attack(profile), attack_seed=seed,
+            norm=norm, attack=profile.eval_attack, attack_desc=headline_attack(profile), attack_seed=seed,
             sweep=SWEEP,
         )
-        if (profile.autoattack_n > 0) if autoattack is None else autoattack:
+        if norm == "l2" and ((profile.autoattack_n > 0) if autoattack is None else autoattack):
             out.update(_autoattack(model, xs, ys, profile, head, seed))
     out.update(eval_dtype=EVAL_DTYPE, device=device_name(model_device(model)), seconds=round(t.seconds, 2))
     return out

@@ -6,6 +6,7 @@
       datasets/constructed/<d_robust|d_non_robust|d_rand|d_det>/{CIFAR_ims,CIFAR_lab,meta.json}
       datasets/released/<name>/{CIFAR_ims,CIFAR_lab}        (extracted from the authors' tarball)
       models/cifar10/<standard|robust>/                      the two source models (CIFAR-10 training set)
+      models/cifar10/robust_linf/                            notebook 10's L∞-robust source model
       models/<constructed|released>/<dataset>/              a model trained on that set
                    each: checkpoint.pt, history.json, config.json, provenance.json
       figures/                 PNG + PDF written by the notebooks
@@ -24,7 +25,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ALL_SETS, DATASETS, MATCHED_CONTROLS, ORIGINS, RELEASE_NAMES, SUBSET_VARIANTS
+from .config import (
+    ALL_SETS,
+    BEYOND_CONTROLS,
+    BEYOND_SETS,
+    DATASETS,
+    LINF_SOURCE,
+    MATCHED_CONTROLS,
+    ORIGINS,
+    RELEASE_NAMES,
+    SUBSET_VARIANTS,
+)
 from .recipes import SOURCE_ROLES
 
 # what a model was trained on: CIFAR-10 (the source models, the matched controls) or a set of an origin
@@ -87,9 +98,10 @@ class RunPaths:
 
     def dataset(self, name: str, origin: str = "constructed") -> Path:
         """Folder holding CIFAR_ims / CIFAR_lab for dataset ``name`` (one of ``ALL_SETS``: the paper's
-        four and the controls) of ``origin`` ("constructed" | "released")."""
-        if name not in ALL_SETS:
-            raise ValueError(f"unknown dataset {name!r}; expected one of {ALL_SETS}")
+        four and the controls; or, constructed, one of notebook 10's ``BEYOND_SETS``) of ``origin``
+        ("constructed" | "released")."""
+        if name not in ALL_SETS + BEYOND_SETS:
+            raise ValueError(f"unknown dataset {name!r}; expected one of {ALL_SETS + BEYOND_SETS}")
         if origin == "released" and name not in DATASETS:
             raise ValueError(f"the authors released only {DATASETS}; {name!r} is constructed here")
         return self.datasets / check_origin(origin) / name
@@ -103,11 +115,13 @@ class RunPaths:
         check_origin(origin, MODEL_ORIGINS, "origin of a model's data")
         base = name.split("@", 1)[0]
         if origin == "cifar10":
-            if base not in SOURCE_ROLES + MATCHED_CONTROLS + ("brief",) and not base.startswith("standard-"):
+            known = SOURCE_ROLES + MATCHED_CONTROLS + ("brief", LINF_SOURCE) + BEYOND_CONTROLS
+            if base not in known and not base.startswith("standard-"):
                 raise ValueError(f"models trained on CIFAR-10 are {SOURCE_ROLES}, the matched controls "
-                                 f"{MATCHED_CONTROLS}, 'brief' or 'standard-<arch>', got {name!r}")
-        elif base not in ALL_SETS + SUBSET_VARIANTS:
-            raise ValueError(f"unknown dataset {name!r}; expected one of {ALL_SETS + SUBSET_VARIANTS}")
+                                 f"{MATCHED_CONTROLS}, 'brief', 'standard-<arch>' or notebook 10's "
+                                 f"{(LINF_SOURCE,) + BEYOND_CONTROLS}, got {name!r}")
+        elif base not in ALL_SETS + SUBSET_VARIANTS + BEYOND_SETS:
+            raise ValueError(f"unknown dataset {name!r}; expected one of {ALL_SETS + SUBSET_VARIANTS + BEYOND_SETS}")
         return self.models / origin / (name if seed is None else f"{name}-seed{int(seed)}")
 
     def source_model(self, role: str) -> Path:

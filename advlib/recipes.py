@@ -17,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass
 
 SCHEDULES = ("step", "onecycle", "constant")  # the lr schedules advlib.train.make_scheduler knows
+ADV_NORMS = ("l2", "linf")  # the threat models adversarial training attacks in (advlib.attacks.THREAT_MODELS)
 SOURCE_ROLES = ("standard", "robust", "targeted")  # the source models (profile group ``sources``)
 SET_RECIPES = ("rnr", "rand", "det", "relabel")  # the recipes of models trained on a set (group ``sets``)
 ROLES = SOURCE_ROLES + ("dataset",)  # train_config's roles
@@ -68,7 +69,7 @@ BROAD_ALIASES = ("epochs", "lr", "schedule", "augment", "weight_decay")
 
 @dataclass(frozen=True)
 class Recipe:
-    """One model's training: SGD for ``epochs`` at peak ``lr``, standard or L2-adversarial."""
+    """One model's training: SGD for ``epochs`` at peak ``lr``, standard or adversarial (L2, or L∞ with ``adv_norm``)."""
 
     arch: str = ""  # architecture, a name of advlib.models.ARCHS; "" = the profile's arch
     epochs: int = 150  # passes over the training set (sources.targeted: 0 = no model of its own)
@@ -80,6 +81,7 @@ class Recipe:
     adv_steps: int = 7  # PGD steps of the training attack, per batch
     adv_step_size: float = 0.1  # L2 length of each PGD step of the training attack
     adv_random_start: bool = True  # the training attack starts at a random point of the ball (robustness library: at x)
+    adv_norm: str = "l2"  # the training attack's threat model: "l2" (the paper's) | "linf" (notebook 10)
 
     @property
     def adversarial(self) -> bool:
@@ -101,6 +103,8 @@ class Recipe:
                 out.append(f"{k} must be >= 0, got {getattr(self, k)}")
         if self.adv_steps <= 0:
             out.append(f"adv_steps must be > 0, got {self.adv_steps}")
+        if self.adv_norm not in ADV_NORMS:
+            out.append(f"adv_norm must be one of {'|'.join(ADV_NORMS)}, got {self.adv_norm!r}")
         if self.schedule not in SCHEDULES:
             out.append(f"schedule must be one of {'|'.join(SCHEDULES)}, got {self.schedule!r}")
         try:
@@ -136,11 +140,14 @@ class TrainConfig:
     lr_gamma: float = 0.1  # factor at each drop (step schedule)
     label_smoothing: float = 0.0
     augment: str = "crop,flip"  # batch augmentation: "", "flip", "crop,flip" (crop = translate by <= 4 px)
-    adversarial: bool = False  # train on L2 PGD examples instead of clean ones
-    adv_eps: float = 0.5  # L2 radius of the training attack
+    adversarial: bool = False  # train on PGD examples (in the adv_norm ball) instead of clean ones
+    adv_eps: float = 0.5  # radius of the training attack (in the adv_norm)
     adv_steps: int = 7  # PGD steps per batch
     adv_step_size: float = 0.1  # L2 length of each PGD step
     adv_random_start: bool = True  # start the training attack at a random point of the ball (robustness lib: no)
+    # The training attack's norm. Added after the L2-only configs: a checkpoint whose config lacks it
+    # counts as "l2" (advlib.train._config_diff), so every model trained before keeps its key
+    adv_norm: str = "l2"
     amp: bool = True  # bf16 autocast (CUDA only)
     channels_last: bool = True  # NHWC memory format for model and batches
     compile: bool = False  # torch.compile the model (CUDA only)
@@ -163,6 +170,7 @@ class TrainConfig:
         need(self.adv_eps >= 0, f"adv_eps must be >= 0, got {self.adv_eps}")
         need(self.adv_steps > 0, f"adv_steps must be > 0, got {self.adv_steps}")
         need(self.adv_step_size >= 0, f"adv_step_size must be >= 0, got {self.adv_step_size}")
+        need(self.adv_norm in ADV_NORMS, f"adv_norm must be one of {ADV_NORMS}, got {self.adv_norm!r}")
         parse_augment(self.augment)
 
 
@@ -189,7 +197,12 @@ def train_config(profile, role: str, dataset: str | None = None) -> TrainConfig:
     ``profile.sets.<SET_RECIPE[dataset]>``), with the profile's shared optimizer settings and seed.
     A recipe with ``adv_eps`` > 0 trains adversarially; otherwise the TrainConfig's adv_* keep
     their defaults (unused)."""
-    r = recipe_for(profile, role, dataset)
+    return recipe_config(profile, recipe_for(profile, role, dataset))
+
+
+def recipe_config(profile, r: Recipe) -> TrainConfig:
+    """The TrainConfig of recipe ``r`` with ``profile``'s shared optimizer settings and seed (what
+    :func:`train_config` gives for a role's recipe; notebook 10 passes recipes of its own)."""
     p = profile
     cfg = TrainConfig(
         arch=r.arch or p.arch, epochs=r.epochs, batch_size=p.batch_size, lr=r.lr, momentum=p.momentum,
@@ -199,10 +212,11 @@ def train_config(profile, role: str, dataset: str | None = None) -> TrainConfig:
     )
     if r.adversarial:
         cfg = dataclasses.replace(cfg, adversarial=True, adv_eps=r.adv_eps, adv_steps=r.adv_steps,
-                                  adv_step_size=r.adv_step_size, adv_random_start=r.adv_random_start)
+                                  adv_step_size=r.adv_step_size, adv_random_start=r.adv_random_start,
+                                  adv_norm=r.adv_norm)
     cfg.validate()
     return cfg
 
 
-__all__ = ["Recipe", "TrainConfig", "train_config", "recipe_for", "SCHEDULES", "SOURCE_ROLES", "SET_RECIPES",
+__all__ = ["Recipe", "TrainConfig", "train_config", "recipe_config", "recipe_for", "SCHEDULES", "ADV_NORMS", "SOURCE_ROLES", "SET_RECIPES",
            "ROLES", "SET_RECIPE", "RECIPE_KEYS", "ALIASES", "BROAD_ALIASES"]

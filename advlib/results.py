@@ -51,12 +51,37 @@ ROW_LABELS = {
     "d_rand_t_ne_y": "D_rand rows with t ≠ y",
     "d_rand_hits": "D_rand rows the source hits",
     "d_det_hits": "D_det rows the source hits",
+    # notebook 10: under L∞ (norm "linf"), large-ε synthesis, just bugs, leakage (measure: not a trained model)
+    "standard_linf": "CIFAR-10, standard training, under L∞",
+    "adversarial_l2_linf": "CIFAR-10, L2 adversarial training, under L∞",
+    "adversarial_linf": "CIFAR-10, L∞ adversarial training, under L∞",
+    "d_robust_linf": "D_R from the L∞-robust model, under L∞",
+    "d_non_robust_linf": "D_NR (the run's), under L∞",
+    "control_rnr_linf": "matched control of D_R (L∞) (its real images), under L∞",
+    "d_rand_linf": "D_rand, L∞ targeted attack, under L∞",
+    "control_rand_linf": "matched control of D_rand (L∞), under L∞",
+    "d_det_linf": "D_det, L∞ targeted attack, under L∞",
+    "control_det_linf": "matched control of D_det (L∞), under L∞",
+    "synthesis_robust": "large-ε targeted attacks on the L2-robust model",
+    "synthesis_standard": "large-ε targeted attacks on the standard model",
+    "d_det_bugs": "D_det of \"just bugs\" (leave an ensemble unchanged)",
+    "d_det_subset": "D_det, the same images (beside the just-bugs D_det)",
+    "leakage_d_rand": "linear classifier on robust features of D_rand",
+    "leakage_d_det": "linear classifier on robust features of D_det",
 }
 # the paper's names, for figures and sentences
 SHORT_NAMES = {"standard": "standard", "adversarial": "L2-robust", "standard_targeted": "standard (targeted sets)",
                "d_robust": "D_R", "d_non_robust": "D_NR", "d_rand": "D_rand", "d_det": "D_det",
                "control_rnr": "control of D_R / D_NR", "control_rand": "control of D_rand",
-               "control_det": "control of D_det"}
+               "control_det": "control of D_det",
+               "standard_linf": "standard (L∞)", "adversarial_l2_linf": "L2-robust (L∞)",
+               "adversarial_linf": "L∞-robust (L∞)", "d_robust_linf": "D_R (L∞)", "d_non_robust_linf": "D_NR (L∞)",
+               "control_rnr_linf": "control of D_R (L∞)", "d_rand_linf": "D_rand (L∞)",
+               "control_rand_linf": "control of D_rand (L∞)", "d_det_linf": "D_det (L∞)",
+               "control_det_linf": "control of D_det (L∞)", "synthesis_robust": "synthesis, L2-robust",
+               "synthesis_standard": "synthesis, standard", "d_det_bugs": "just-bugs D_det",
+               "d_det_subset": "D_det (same images)", "leakage_d_rand": "robust-feature probe, D_rand",
+               "leakage_d_det": "robust-feature probe, D_det"}
 
 
 def row_label(dataset: str) -> str:
@@ -65,6 +90,13 @@ def row_label(dataset: str) -> str:
 
 def short_name(dataset: str) -> str:
     return SHORT_NAMES.get(dataset, row_label(dataset))
+
+
+def in_l2_tables(row: dict) -> bool:
+    """Whether a row belongs in the paper's L2 tables and figures: a model evaluated under L2 (rows
+    under another threat model say so in ``norm``; notebook 10's measures that are no trained model
+    on the test set, a probe or a synthesis, carry ``measure``)."""
+    return row.get("norm", "l2") == "l2" and not row.get("measure")
 
 
 def origin_of(row: dict) -> str | None:
@@ -141,6 +173,16 @@ def update_results(path, row: dict, *, profile=None, seed=None, timings=None, ma
     return data
 
 
+def add_timings(path, timings: dict) -> dict:
+    """Merge ``timings`` ({name: seconds}) into results.json's ``timings_s`` (atomically; a missing
+    file is started). Returns the new contents."""
+    path = Path(path)
+    data = load_results(path) if path.exists() else _empty_results()
+    data["timings_s"] = {**data.get("timings_s", {}), **timings}
+    atomic_write_json(path, data)
+    return data
+
+
 def grouped_rows(results: dict) -> list[tuple[str, str, list[dict]]]:
     """(dataset, origin, rows of every seed) in first-seen order."""
     groups: dict[tuple, list[dict]] = {}
@@ -157,5 +199,6 @@ def rows_of(results: dict, dataset: str, origin: str | None = None) -> list[dict
 
 
 __all__ = ["ROW_KEY", "ROW_OF_ROLE", "ROW_LABELS", "SHORT_NAMES", "row_label", "short_name", "origin_of", "row_key",
+           "in_l2_tables",
            "results_row",
-           "load_results", "update_results", "grouped_rows", "rows_of"]
+           "load_results", "update_results", "add_timings", "grouped_rows", "rows_of"]

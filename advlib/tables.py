@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from . import stats
 from .evaluate import unpack_mask
-from .results import grouped_rows, row_label
+from .results import grouped_rows, in_l2_tables, row_label
 from .verdicts import claim_numbers
 from .verdicts import claims as run_claims
 
@@ -33,8 +33,13 @@ def _key(eps) -> str:
     return str(float(eps))
 
 
+def _l2(results: dict) -> dict:
+    """``results`` with only the rows of the paper's L2 tables (``results.in_l2_tables``)."""
+    return {**results, "rows": [r for r in results.get("rows", []) if in_l2_tables(r)]}
+
+
 def _ordered(results: dict):
-    groups = grouped_rows(results)
+    groups = grouped_rows(_l2(results))
     rank = {name: i for i, name in enumerate(ORDER)}
     return sorted(groups, key=lambda g: rank.get(g[0], len(ORDER)))
 
@@ -116,7 +121,7 @@ def claims_table(results: dict) -> str:
 
 def autoattack_table(results: dict) -> str:
     """The standard AutoAttack against the headline attack on the same images (the run's own seed)."""
-    rows = [r for r in results.get("rows", []) if r.get("autoattack_acc")]
+    rows = [r for r in _l2(results)["rows"] if r.get("autoattack_acc")]
     if not rows:
         return ""
     radii = sorted({k for r in rows for k in r["autoattack_acc"]}, key=float)
@@ -134,7 +139,7 @@ def sweep_table(results: dict) -> str:
     """Accuracy against the L2 radius for the run's own seed: clean, then the headline attack at every
     radius (nested: each radius attacks the survivors of the smaller ones)."""
     seed = results.get("seed")
-    rows = [r for r in results.get("rows", []) if r.get("seed") == seed or seed is None]
+    rows = [r for r in _l2(results)["rows"] if r.get("seed") == seed or seed is None]
     radii = sorted({float(k) for r in rows for k in (r.get("robust_acc") or {})})
     keys = [_key(e) for e in radii]
     lines = ["| trained on | data | clean | " + " | ".join(f"ε = {k}" for k in keys) + " |",
@@ -143,6 +148,48 @@ def sweep_table(results: dict) -> str:
         r = group[0]
         cells = [pct(r.get("clean_acc"))] + [pct((r.get("robust_acc") or {}).get(k)) for k in keys]
         lines.append(f"| {row_label(dataset)} | {origin} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# notebook 10's L∞ rows and the row of the L2 tables each stands beside
+LINF_COUNTERPART = {"standard_linf": "standard", "adversarial_l2_linf": "adversarial", "adversarial_linf": "adversarial",
+                    "d_robust_linf": "d_robust", "d_non_robust_linf": "d_non_robust", "control_rnr_linf": "control_rnr",
+                    "d_rand_linf": "d_rand", "control_rand_linf": "control_rand", "d_det_linf": "d_det",
+                    "control_det_linf": "control_det"}
+
+
+def linf_table(results: dict) -> str:
+    """Notebook 10's rows under L∞ (clean and robust accuracy on the same test images), each beside the
+    L2 row it answers (its robust accuracy at ``eval_eps``, as the tables above give it)."""
+    rows = [r for r in results.get("rows", []) if r.get("norm") == "linf"]
+    if not rows:
+        return ""
+    cfg = results.get("config") or {}
+    from .verdicts import linf_key
+
+    eps, linf = _key(cfg.get("eval_eps", 0.25)), linf_key(results)
+    if linf is None:
+        return ""
+    lines = [f"| under L∞ | clean [95% CI] | robust @ L∞ {float(linf) * 255:.3g}/255 [95% CI] | beside: L2 row | "
+             f"its robust @ L2 {eps} [95% CI] |", "|---|---|---|---|---|"]
+    order = {name: i for i, name in enumerate(LINF_COUNTERPART)}
+    for dataset, _, group in sorted(grouped_rows({"rows": rows}), key=lambda g: order.get(g[0], len(order))):
+        twin = LINF_COUNTERPART.get(dataset)
+        l2 = [r for r in results.get("rows", []) if r.get("dataset") == twin and in_l2_tables(r)]
+        lines.append(f"| {row_label(dataset)} | {cell(group, 'clean')} | {cell(group, linf)} | "
+                     f"{row_label(twin) if twin else '–'} | {cell(l2, eps) if l2 else '–'} |")
+    return "\n".join(lines) + "\n"
+
+
+def beyond_claims_table(results: dict) -> str:
+    """Notebook 10's claims (:func:`advlib.verdicts.beyond_claims`) as :func:`claims_table` shows the paper's."""
+    from .verdicts import beyond_claims
+
+    rows = beyond_claims(results)
+    if not rows:
+        return ""
+    lines = ["| claim | this run (95% interval) | verdict |", "|---|---|---|"]
+    lines += [f"| {c['claim']} | {claim_numbers(c)} | **{c['verdict']}** |" for c in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -206,8 +253,14 @@ def render(results: dict) -> str:
     if aa:
         parts += ["Cross-check: the standard AutoAttack on part of the same images (the run's own seed):", "", aa]
     parts += ["Accuracy against the L2 radius (the run's own seed, headline attack):", "", sweep_table(results)]
+    linf, beyond = linf_table(results), beyond_claims_table(results)
+    if linf:
+        parts += ["Notebook 10: the same models and sets under L∞ (headline attack, L∞), beside their L2 rows:", "", linf]
+    if beyond:
+        parts += ["Notebook 10's claims (L∞, synthesis, just bugs, leakage):", "", beyond]
     return "\n".join(parts)
 
 
-__all__ = ["render", "results_table", "claims_table", "autoattack_table", "sweep_table", "describe_run",
+__all__ = ["render", "results_table", "claims_table", "autoattack_table", "sweep_table", "describe_run", "linf_table",
+           "beyond_claims_table", "LINF_COUNTERPART",
            "data_source_name", "cell", "pct", "ORDER"]

@@ -1,4 +1,4 @@
-"""One training loop for standard and L2-adversarial training.
+"""One training loop for standard and adversarial training (L2, or L∞ with ``adv_norm``).
 
 What to train with is a :class:`TrainConfig` (:mod:`advlib.recipes`: ``train_config(profile, role,
 dataset)`` makes one from a profile's recipe). ``fit`` trains a model on in-memory tensors with SGD, writes a checkpoint every epoch and resumes
@@ -326,7 +326,7 @@ def fit(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg:
                         x = x.contiguous(memory_format=torch.channels_last)
                     with autocast():
                         if cfg.adversarial:  # the attack runs in eval mode and restores train mode
-                            x = pgd(attack_net, x, y, norm="l2", eps=cfg.adv_eps, step_size=cfg.adv_step_size,
+                            x = pgd(attack_net, x, y, norm=cfg.adv_norm, eps=cfg.adv_eps, step_size=cfg.adv_step_size,
                                     steps=cfg.adv_steps, random_start=cfg.adv_random_start, generator=attack_gen)
                         logits = net(x)
                         loss_sum = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing,

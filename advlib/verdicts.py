@@ -154,12 +154,120 @@ def claims(results: dict) -> list[dict]:
     return [c for c in out if c is not None]
 
 
+CHANCE_BAND = 0.05  # "at chance": within 5 points of 10%
+
+
+def _band_claim(cid, text, rows, what, center, half) -> dict | None:
+    """The mean lies within ``center`` ± ``half``: supported when the whole interval does, not
+    supported when the whole interval lies outside the band, inconclusive otherwise."""
+    m = _masks(rows, what)
+    if m is None:
+        return None
+    est, lo, hi = stats.bootstrap_mean(m)
+    inside, outside = lo > center - half and hi < center + half, hi < center - half or lo > center + half
+    v = "supported" if inside else "not supported" if outside else "inconclusive"
+    return {"id": cid, "claim": text, "verdict": v, "eps": None,
+            "numbers": {**_interval_numbers(est, lo, hi), "threshold": _pts(center),
+                        "band": [_pts(center - half), _pts(center + half)], "seeds": len(rows),
+                        "images": int(rows[0]["clean_n"])},
+            "test": f"mean over seeds and images; {stats.TEST}; claimed within {_pts(center - half)}–"
+                    f"{_pts(center + half)}%"}
+
+
+def _linf_key(results: dict) -> str | None:
+    """The L∞ radius as the rows spell it (the config's ``beyond.linf_eps``, else the L∞ rows' own)."""
+    eps = ((results.get("config") or {}).get("beyond") or {}).get("linf_eps")
+    if eps is not None:
+        return _key(eps)
+    row = next((r for r in results.get("rows", []) if r.get("norm") == "linf" and r.get("robust_acc")), None)
+    return next(iter(row["robust_acc"]), None) if row else None
+
+
+linf_key = _linf_key  # for the tables and figures of notebook 10
+
+
+def beyond_claims(results: dict) -> list[dict]:
+    """The claims of notebook 10 this run can test, each with its verdict (as :func:`claims`):
+
+    - under L∞ (ε = ``beyond.linf_eps``): standard training is non-robust; D_R built from an
+      L∞-robust model is more robust than its matched control; D_rand and D_det built with L∞
+      targeted attacks beat chance (D_det also beats predicting y + 1);
+    - robust gradients look like objects: large-ε targeted attacks on the L2-robust model make images
+      that a robust model used for neither attack (the L∞-robust one) classifies as the target more
+      often than those made on the standard model;
+    - just bugs: D_det from the same images beats chance; D_det from examples that leave an ensemble of
+      standard models unchanged teaches less than it, and sits at chance (within ±5 points of 10%);
+    - leakage: a linear classifier on the L2-robust model's features, fitted to D_rand's labels, beats
+      chance on the true labels; fitted to D_det's labels, it does not.
+    """
+    out = []
+    key = _linf_key(results)
+    r = lambda name: rows_of(results, name)  # noqa: E731
+    if key is not None:
+        eps_txt = f"L∞ ε = {float(key) * 255:.3g}/255"
+        if r("standard_linf"):
+            out.append(_mean_claim(f"linf_standard_non_robust@{key}", f"Standard training gives a model that is "
+                                   f"non-robust under {eps_txt}: robust accuracy below "
+                                   f"{_pts(NON_ROBUST_BELOW):.0f}%", r("standard_linf"), key, NON_ROBUST_BELOW,
+                                   "below", key))
+        if r("d_robust_linf") and r("control_rnr_linf"):
+            out.append(_needs_seeds(_diff_claim(
+                f"d_robust_linf_vs_control@{key}", f"A model trained on D_R built from an L∞-robust model is more "
+                f"robust under {eps_txt} than the same training on the real images D_R was built from",
+                r("d_robust_linf"), r("control_rnr_linf"), key, key, "above", key, ("D_R (L∞)", "control")),
+                r("d_robust_linf"), r("control_rnr_linf")))
+        if r("d_rand_linf"):
+            out.append(_needs_seeds(_mean_claim(
+                "d_rand_linf_generalizes", "A model trained on D_rand built with L∞ targeted attacks beats chance on "
+                "the true test labels", r("d_rand_linf"), "clean", CHANCE, "above"), r("d_rand_linf")))
+        if r("d_det_linf"):
+            rows = r("d_det_linf")
+            out.append(_needs_seeds(_both("d_det_linf_generalizes", "A model trained on D_det built with L∞ targeted "
+                                          "attacks beats chance on the true test labels and beats predicting y + 1", [
+                _mean_claim("d_det_linf_above_chance", "beats chance", rows, "clean", CHANCE, "above"),
+                _diff_claim("d_det_linf_above_shifted", "beats y + 1", rows, rows, "clean", "shifted", "above", None,
+                            ("true labels", "y + 1"), paired_seeds=True)]), rows))
+    if r("synthesis_robust") and r("synthesis_standard"):
+        a, b = r("synthesis_robust"), r("synthesis_standard")
+        eps = a[0].get("judge_eps")
+        out.append(_diff_claim(
+            "synthesis_robust_vs_standard", f"Large-ε targeted L2 attacks (ε = {eps}) on the L2-robust model make "
+            f"images that a robust model used for neither attack ({a[0].get('judge', '?')}) classifies as the target "
+            "more often than those made on the standard model", a, b, "judge", "judge", "above", eps,
+            ("L2-robust", "standard")))
+    bugs, sub = r("d_det_bugs"), r("d_det_subset")
+    if sub:
+        out.append(_needs_seeds(_mean_claim("d_det_subset_generalizes", "D_det built from the same images beats "
+                                            "chance on the true test labels", sub, "clean", CHANCE, "above"), sub))
+    if bugs and sub:
+        out.append(_needs_seeds(_diff_claim(
+            "d_det_bugs_below_d_det", "A D_det of examples that leave an ensemble of standard models unchanged "
+            "(\"just bugs\") teaches less than D_det from the same images", bugs, sub, "clean", "clean", "below",
+            None, ("just-bugs D_det", "D_det")), bugs, sub))
+    if bugs:
+        out.append(_needs_seeds(_band_claim(
+            "d_det_bugs_at_chance", "A model trained on the just-bugs D_det is at chance on the true test labels "
+            f"(within ±{_pts(CHANCE_BAND):.0f} points of {_pts(CHANCE):.0f}%)", bugs, "clean", CHANCE, CHANCE_BAND),
+            bugs))
+    if r("leakage_d_rand"):
+        out.append(_mean_claim("leakage_d_rand", "A linear classifier on the L2-robust model's features, fitted to "
+                               "D_rand's labels, beats chance on the true test labels (robust features leak into "
+                               "D_rand)", r("leakage_d_rand"), "clean", CHANCE, "above"))
+    if r("leakage_d_det"):
+        out.append(_mean_claim("leakage_d_det", "A linear classifier on the L2-robust model's features, fitted to "
+                               "D_det's labels, stays below chance on the true test labels (no robust-feature "
+                               "leakage into D_det)", r("leakage_d_det"), "clean", CHANCE, "below"))
+    return [c for c in out if c is not None]
+
+
 def claim_numbers(c: dict) -> str:
     """A claim's numbers in words: "D_R 23.3% vs control 28.7%: -5.4 pts [-7.0, -3.9]"."""
     n = c["numbers"]
     if "difference" in n:
         a, b = [k for k in n if k not in ("difference", "ci95", "ratio", "seeds", "images")][:2]
         return f"{a} {n[a]:.1f}% vs {b} {n[b]:.1f}%: {n['difference']:+.1f} pts [{n['ci95'][0]:+.1f}, {n['ci95'][1]:+.1f}]"
+    if "estimate" in n and "band" in n:
+        return f"{n['estimate']:.1f}% [{n['ci95'][0]:.1f}, {n['ci95'][1]:.1f}] (band {n['band'][0]:.0f}–{n['band'][1]:.0f}%)"
     if "estimate" in n:
         return f"{n['estimate']:.1f}% [{n['ci95'][0]:.1f}, {n['ci95'][1]:.1f}] (threshold {n['threshold']:.0f}%)"
     return "; ".join(claim_numbers({"numbers": v}) for v in n.values())
@@ -174,4 +282,4 @@ def verdict_sentence(c: dict) -> str:
     return f"**{VERDICT_WORDS[c['verdict']]}**: {c['claim']} ({claim_numbers(c)})."
 
 
-__all__ = ["claims", "claim_numbers", "verdict_sentence", "CHANCE", "NON_ROBUST_BELOW", "VERDICTS", "VERDICT_WORDS"]
+__all__ = ["claims", "beyond_claims", "linf_key", "CHANCE_BAND", "claim_numbers", "verdict_sentence", "CHANCE", "NON_ROBUST_BELOW", "VERDICTS", "VERDICT_WORDS"]

@@ -35,7 +35,7 @@ SETUP_CALL = "run = step.setup(profile, run_dir, overrides, figures_dir)"
 # Each notebook's code is one module of advlib.steps (09, the Gaussian model, trains no network: its
 # code is advlib.gaussian, with the run from advlib.steps.base).
 STEPS = {"01": "data", "02": "construct", "03": "visualize", "04": "train", "05": "evaluate", "06": "report",
-         "07": "controls", "08": "transfer", "09": "base"}
+         "07": "controls", "08": "transfer", "09": "base", "10": "beyond"}
 # 01-08 share the sentence after the parameters verbatim; 09 has its own.
 PIPELINE = [p for p in NOTEBOOKS if p.name[:2] <= "08"]
 # A repository path cited in a cell: a top-level folder of the repository, then a file or folder name.

@@ -12,6 +12,7 @@ from conftest import REPO
 
 from advlib import config, runner
 from advlib.paths import RunPaths
+from advlib.results import ROW_LABELS
 
 
 def test_every_notebook_declares_common_parameters_and_has_no_outputs():
@@ -123,8 +124,20 @@ def test_smoke_suite_end_to_end(smoke_run):
     assert results["machine"]["device"] == "cpu" and results["machine"]["torch"]
     names = {r["dataset"] for r in results["rows"]}
     base = {"standard", "adversarial", *config.DATASETS, *config.CONTROL_SETS, *config.MATCHED_CONTROLS}
-    assert base <= names <= base | set(config.SUBSET_VARIANTS)  # a variant with no qualifying row is left out
+    beyond = {name for name in ROW_LABELS if name.endswith("_linf")} | {  # notebook 10
+        "synthesis_robust", "synthesis_standard", "d_det_bugs", "d_det_subset", "leakage_d_rand", "leakage_d_det"}
+    assert base | beyond <= names <= base | set(config.SUBSET_VARIANTS) | beyond  # a variant may be left out
+    linf = str(float(config.get_profile("smoke").beyond.linf_eps))
     for row in results["rows"]:
+        assert row["clean_ci95"][0] <= row["clean_acc"] <= row["clean_ci95"][1] and row["seed"] == 0
+        assert len(row["checkpoint_sha256"]) == 64 and len(row["dataset_sha256"]) == 64 and row["masks"]
+        if row.get("measure"):  # notebook 10's probe and synthesis rows: no model evaluated under attack
+            assert row["dataset"] in beyond and row["study"] == "beyond"
+            continue
+        if row.get("norm") == "linf":  # notebook 10: under L∞ at beyond.linf_eps
+            assert set(row["robust_acc"]) == {linf} and row["dataset"] in beyond and row["arch"] == "tiny"
+            assert 0.0 <= row["robust_acc"][linf] <= row["pgd_acc"][linf] <= row["clean_acc"] <= 1.0
+            continue
         # clean and robust accuracy come from the same images: robust never exceeds clean
         assert 0.0 <= row["robust_acc"]["0.25"] <= row["pgd_acc"]["0.25"] <= row["clean_acc"] <= 1.0
         assert row["eval_dtype"] == "float32" and row["device"] == "cpu" and row["seed"] == 0
@@ -143,7 +156,8 @@ def test_smoke_suite_end_to_end(smoke_run):
     report = paths.report.read_text()
     assert "near chance by design" in report and "float32" in report and "## The paper's claims" in report
     assert "**Supported**" not in report, "a smoke run (one seed, near chance) supports nothing"
-    for fig in ("fig_cifar_grid", "fig_accuracy_vs_eps", "fig_results_vs_paper", "fig_side_by_side"):
+    for fig in ("fig_cifar_grid", "fig_accuracy_vs_eps", "fig_results_vs_paper", "fig_side_by_side",
+                "fig_beyond_linf", "fig_synthesis", "fig_just_bugs", "fig_leakage"):
         assert (paths.figures / f"{fig}.png").stat().st_size > 1000
     n = len(executed)
     assert f"[advlib] ({n}/{n}) " in proc.stdout and (out / "transfer.json").is_file()

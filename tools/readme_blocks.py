@@ -63,23 +63,23 @@ def transfer_table(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-BEYOND_PAPER = ("07", "08", "09")  # notebook prefixes of the studies beyond the paper's table
+BEYOND_PAPER = ("07", "08", "09", "10")  # notebook prefixes of the studies beyond the paper's table
 
 
 def split_timings(timings: dict) -> tuple[float, float]:
-    """Seconds of notebooks 01-06 (the paper's table) and of 07-09 (beyond it)."""
+    """Seconds of notebooks 01-06 (the paper's table) and of 07-10 (beyond it)."""
     beyond = sum(sec for name, sec in timings.items() if name[:2] in BEYOND_PAPER)
     return sum(timings.values()) - beyond, beyond
 
 
 def timings_table(data: dict) -> str:
-    """Wall time per notebook and the totals of 01-06 (the paper's table) and 07-09 (beyond it)."""
+    """Wall time per notebook and the totals of 01-06 (the paper's table) and 07-10 (beyond it)."""
     lines = ["| notebook | wall time |", "|---|---|"]
     lines += [f"| {name.removesuffix('.ipynb')} | {minutes(sec)} |" for name, sec in data.items()]
     main, beyond = split_timings(data)
     lines.append(f"| **01–06** | **{minutes(main)}** |")
     if beyond:
-        lines.append(f"| **07–09** | **{minutes(beyond)}** |")
+        lines.append(f"| **07–10** | **{minutes(beyond)}** |")
     return "\n".join(lines) + "\n"
 
 
@@ -180,7 +180,8 @@ def goals_table(results: dict, timings: dict | None) -> str:
         main, beyond = split_timings(timings)
         add("wall time, notebooks 01–06", minutes(main), "≤ 60 min", main <= 3600)
         if beyond:
-            add("wall time, notebooks 07–09 (more)", minutes(beyond), "≤ 30 min", beyond <= 1800)
+            # 07-09 had 30 min; notebook 10 adds at most 20 at the cpu profile
+            add("wall time, notebooks 07–10 (more)", minutes(beyond), "≤ 50 min", beyond <= 3000)
     return "\n".join(lines) + "\n"
 
 

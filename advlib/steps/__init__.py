@@ -12,6 +12,8 @@ notebook                     its steps (tables, figures and "what this run shows
 07_controls                  :mod:`advlib.steps.controls` (sets: :mod:`advlib.controls`)
 08_transfer                  :mod:`advlib.steps.transfer` (pieces: :mod:`advlib.transfer`)
 09_gaussian_model            :mod:`advlib.gaussian` (theory and views; no run directory work)
+10_beyond                    :mod:`advlib.steps.beyond` (sets: :mod:`advlib.beyond`; L∞, synthesis,
+                             just bugs, leakage)
 ===========================  ==========================================================
 
 Every step takes the notebook's :class:`~advlib.steps.base.Run` (the profile, the run directory,

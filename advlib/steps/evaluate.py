@@ -97,17 +97,21 @@ def evaluate_all(run: Run, origin: str = "", progress: bool = True) -> dict:
 
 
 def evaluate_one(run: Run, model_dir, row_name: str, model_origin: str, seed: int, dataset_sha: str | None, *,
-                 full: bool = True, autoattack: bool = False, profile=None, progress: bool = True, **extra) -> dict:
+                 full: bool = True, autoattack: bool = False, profile=None, progress: bool = True, norm: str = "l2",
+                 radii=None, **extra) -> dict:
     """Evaluate the model in ``model_dir`` on the test set into its results.json row (``row_name``,
     ``model_origin``, ``seed``), unless the row there already belongs to these weights and these
-    settings. ``profile``: evaluate with another profile (default the run's); ``extra``: fields
-    added to the row. Returns results.json's contents."""
+    settings. ``profile``: evaluate with another profile (default the run's); ``norm`` / ``radii``:
+    another threat model and its radii (``advlib.evaluate.evaluate_model``; notebook 10's L∞);
+    ``extra``: fields added to the row. Returns results.json's contents."""
     from ..train import load_trained
     from ..utils import machine_record, state_dict_sha256
 
     cfg = profile or run.cfg
     paths = run.paths
     settings = eval_settings(cfg, full)
+    if norm != "l2":  # an L2 row's settings stay what they were
+        settings.update(norm=norm, radii=[float(e) for e in radii or ()])
     results = rs.load_results(paths.results) if paths.results.is_file() else {"rows": []}
     model = load_trained(model_dir, device=run.device)
     ckpt_sha = state_dict_sha256(model)
@@ -117,7 +121,7 @@ def evaluate_one(run: Run, model_dir, row_name: str, model_origin: str, seed: in
     if progress:
         print(f"[advlib] evaluating {model_dir.relative_to(paths.root)}", flush=True)
     metrics = ev.evaluate_model(model, *run.test, cfg, seed=run.cfg.seed, full=full,
-                                autoattack=autoattack and cfg.autoattack_n > 0)
+                                autoattack=autoattack and cfg.autoattack_n > 0, norm=norm, radii=radii)
     tcfg = json.loads((model_dir / "config.json").read_text())
     row = rs.results_row(row_name, model_origin, metrics, arch=tcfg.get("arch"), seed=seed, dataset_sha256=dataset_sha,
                          checkpoint_sha256=ckpt_sha, model_dir=str(model_dir.relative_to(paths.root)),

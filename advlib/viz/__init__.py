@@ -10,6 +10,7 @@
 - :mod:`advlib.viz.results` (with :mod:`advlib.viz.rows`, results.json's rows with their
   intervals): accuracy against eps, bars beside the paper's numbers, training and construction curves.
 - :mod:`advlib.viz.studies`: the controls (notebook 07) and the transfer scatter (notebook 08).
+- :mod:`advlib.viz.beyond`: notebook 10 (L∞ beside L2, synthesis grids, just bugs, leakage).
 
 Nothing here calls ``plt.show()`` or touches the global ``rcParams`` (figures are drawn inside
 ``matplotlib.rc_context``). Images are float tensors (or arrays) NCHW in [0, 1].
@@ -49,3 +50,7 @@ __all__ = [
 from .studies import controls_bars, transfer_scatter  # noqa: E402  (notebooks 07 and 08)
 
 __all__ += ["controls_bars", "transfer_scatter"]
+
+from .beyond import bugs_bars, leakage_bars, linf_bars, synthesis_grid  # noqa: E402  (notebook 10)
+
+__all__ += ["bugs_bars", "leakage_bars", "linf_bars", "synthesis_grid"]

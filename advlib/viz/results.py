@@ -18,6 +18,7 @@ from . import style
 from .common import _figure, add_note, auto_stamp
 
 _SKIP = tuple(style.NOTEBOOK07)  # notebook 07's controls have their own figure (fig_controls)
+_SKIP += ("d_det_bugs", "d_det_subset")  # and notebook 10's just-bugs sets (fig_just_bugs)
 
 
 def _attack_note(results) -> str:

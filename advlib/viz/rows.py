@@ -55,10 +55,13 @@ class Group:
 
 def groups(results, *, skip=()) -> list[Group]:
     """One :class:`Group` per (dataset, origin) in the tables' order (source models, each set beside
-    its matched control, then the rest in first-seen order); datasets in ``skip`` are left out."""
+    its matched control, then the rest in first-seen order); datasets in ``skip`` are left out, and so
+    are rows of notebook 10 that are no L2 evaluation of a model (``results.in_l2_tables``)."""
+    from ..results import in_l2_tables
+
     found: dict[tuple, list[dict]] = {}
     for r in rows_of(results):
-        if r.get("dataset", "?") in skip:
+        if r.get("dataset", "?") in skip or not in_l2_tables(r):
             continue
         found.setdefault((r.get("dataset", "?"), origin(r)), []).append(r)
     out = []

@@ -8,6 +8,8 @@ and every control and image carries a stable ``advlib-*`` CSS class (tests and s
   by side, with sliders for ε and the number of steps.
 - :class:`ConstructionPlayer` (:mod:`.player`): step through the D_R / D_NR representation-matching
   trajectory of one training image.
+- :class:`SynthesisSlider` (:mod:`.synthesis`): large-ε targeted attacks on the standard and the
+  L2-robust model, a slider over the precomputed radii (notebook 10).
 """
 
 from .attack import AttackExplorer
@@ -15,6 +17,7 @@ from .common import predict, to_png
 from .explorer import ALL, Explorer, explorer, from_run_dir, load_models
 from .facts import FILTERS, SetFacts
 from .player import ConstructionPlayer
+from .synthesis import SynthesisSlider
 
 __all__ = ["Explorer", "explorer", "from_run_dir", "load_models", "to_png", "predict", "ALL", "AttackExplorer",
-           "ConstructionPlayer", "FILTERS", "SetFacts"]
+           "ConstructionPlayer", "FILTERS", "SetFacts", "SynthesisSlider"]
