@@ -50,7 +50,7 @@ def pool_order(n_pool: int, n: int, seed: int) -> torch.Tensor:
 def set_size(name: str, profile) -> int:
     """How many training images ``name`` is built from (0 in a field: the run's own size)."""
     b = profile.beyond
-    own = {"d_robust_linf": profile.invert_n or profile.construct_n, "d_rand_linf": b.linf_n or profile.construct_n,
+    own = {"d_robust_linf": b.linf_invert_n or profile.invert_n or profile.construct_n, "d_rand_linf": b.linf_n or profile.construct_n,
            "d_det_linf": b.linf_n or profile.construct_n, "d_det_bugs": b.bugs_n or profile.construct_n}
     return own[name]
 

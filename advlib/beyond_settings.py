@@ -4,7 +4,8 @@
 Budgets, estimated on 2 CPU cores from the rates measured for the suite (a 95k-parameter ``small``
 CNN trains ~1,000 images/s and attacks ~2,000 image·steps/s): smoke <= 30 s; cpu <= 20 min, of which
 the L∞ source (6 epochs of 3-step PGD on the 10k pool, an epoch 3.1x a standard one) ~3 min, D_R (ℓ∞) (50 matching steps on the
-run's 3,000 D_R / D_NR images) ~1.5 min and its models (2 seeds) ~2 min, D_rand / D_det (ℓ∞) on
+first 3,000 of the run's D_R / D_NR images, ``linf_invert_n``) ~1.5 min and its models and their own
+matched control (2 seeds) ~3 min, D_rand / D_det (ℓ∞) on
 1,000 images with their controls ~2.5 min, the L∞ evaluations (17 models, 1,000 test images, PGD-20
 then APGD-T) ~4 min, synthesis ~0.5 min, just bugs on 1,500 images with 4 models ~2.5 min, leakage a
 few seconds: ~16 min. fast / paper keep the defaults (full scale, for a GPU).
@@ -30,6 +31,9 @@ class Beyond:
     linf_source: Recipe = field(default_factory=lambda: Recipe(adv_eps=8 / 255, adv_steps=7, adv_step_size=2 / 255,
                                                                adv_norm="linf"))
     linf_n: int = 0  # training images turned into D_rand / D_det (ℓ∞); 0 = construct_n
+    # training images turned into D_R (ℓ∞), a prefix of D_R's; 0 = invert_n (then D_R's own matched
+    # control serves it too; fewer images train a control of their own)
+    linf_invert_n: int = 0
     linf_target_steps: int = 100
     linf_target_step_size: float = 1 / 255
     # 2 · large-ε targeted L2 attacks on the source models ("robust gradients look like objects")
@@ -66,7 +70,7 @@ def per_profile(bases: dict[str, Recipe]) -> dict[str, Beyond]:
         "cpu": Beyond(seeds=(0, 1), eval_n=1000,
                       linf_source=cpu.replace(epochs=6, adv_eps=8 / 255, adv_norm="linf", adv_steps=3,
                                               adv_step_size=2.5 * 8 / 255 / 3),
-                      linf_n=1000, linf_target_steps=30, linf_target_step_size=1 / 255,
+                      linf_n=1000, linf_invert_n=3000, linf_target_steps=30, linf_target_step_size=1 / 255,
                       synth_eps=(2.0, 5.0, 10.0, 20.0), synth_show=10.0, synth_steps=60, synth_images=6, bugs_n=1500),
     }
 

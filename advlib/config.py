@@ -263,7 +263,7 @@ _PROFILES: dict[str, Profile] = {
                         targeted=_CPU.replace(epochs=15)),
         sets=Sets(rnr=_CPU.replace(epochs=20, augment=""), rand=_CPU.replace(epochs=15),
                   det=_CPU.replace(epochs=15, augment=""), relabel=_CPU.replace(epochs=20)),
-        eval_every=5, construct_n=6000, invert_n=3000, invert_steps=50,
+        n_val=2000, claim_eps=0.5, eval_every=5, construct_n=6000, invert_n=10000, invert_steps=50,
         invert_step_size=0.3, target_eps=1.0, target_steps=30, target_step_size=0.1, shard_size=1000,
         eval_n=1000, eval_batch=500, eval_sweep=(0.0, 0.25, 0.5, 1.0), train_seeds=(1, 2),
         autoattack_n=200, autoattack_steps=50, autoattack_targets=9,
