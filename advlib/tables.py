@@ -114,6 +114,10 @@ def claims_table(results: dict) -> str:
     rows = run_claims(results)
     if not rows:
         return "_(no claim can be tested: the run has no rows with per-image outcomes)_\n"
+    return _claims_markdown(rows)
+
+
+def _claims_markdown(rows: list[dict]) -> str:
     lines = ["| claim | this run (95% interval) | verdict |", "|---|---|---|"]
     lines += [f"| {c['claim']} | {claim_numbers(c)} | **{c['verdict']}** |" for c in rows]
     return "\n".join(lines) + "\n"
@@ -186,11 +190,7 @@ def beyond_claims_table(results: dict) -> str:
     from .verdicts import beyond_claims
 
     rows = beyond_claims(results)
-    if not rows:
-        return ""
-    lines = ["| claim | this run (95% interval) | verdict |", "|---|---|---|"]
-    lines += [f"| {c['claim']} | {claim_numbers(c)} | **{c['verdict']}** |" for c in rows]
-    return "\n".join(lines) + "\n"
+    return _claims_markdown(rows) if rows else ""
 
 
 def _short_commit(commit) -> str:

@@ -18,21 +18,8 @@ from ..construct import source_role
 from ..provenance import make_provenance
 from ..train import stale_reason
 from ..utils import state_dict_sha256, tensors_sha256, wilson_interval
-from .base import (
-    MissingInput,
-    Run,
-    history_table,  # noqa: F401 (the notebook shows the training with it)
-    markdown_table,
-    pct,
-    recipe,
-    save,
-    setup,
-    show,
-    smoke_note,
-    source_model,
-    targeted_source,
-    train_or_load,
-)
+from . import base
+from .base import MissingInput, Run, history_table, setup, targeted_source  # noqa: F401 (the names notebook cells call through this module)
 from .evaluate import evaluate_one
 from .train import trained_on
 from .transfer import standard_seed
@@ -64,7 +51,7 @@ def linf_source(run: Run, progress: bool = True):
 
     run._cache["t_linf"] = time.perf_counter()
     tcfg = recipe_config(run.cfg, run.cfg.beyond.linf_source)
-    model, _ = train_or_load(run, tcfg, *run.train, run.paths.model(config.LINF_SOURCE, "cifar10"), origin="cifar10",
+    model, _ = base.train_or_load(run, tcfg, *run.train, run.paths.model(config.LINF_SOURCE, "cifar10"), origin="cifar10",
                              dataset="cifar10", progress=progress)
     return model
 
@@ -85,11 +72,11 @@ def sets_table(metas: dict):
         s = m["settings"]
         eps = s["eps"] if s.get("norm") != "linf" else f"{s['eps'] * 255:.3g}/255 (L∞)"
         rows.append({"set": name, "images": m["n_rows"], "algorithm": s["algorithm"], "ε": eps, "steps": s["steps"],
-                     "target hit rate": pct(m.get("hit_rate")) if "hit_rate" in m else "–",
-                     "ensemble unchanged": pct(m.get("unchanged_rate")) if "unchanged_rate" in m else "–",
+                     "target hit rate": base.pct(m.get("hit_rate")) if "hit_rate" in m else "–",
+                     "ensemble unchanged": base.pct(m.get("unchanged_rate")) if "unchanged_rate" in m else "–",
                      "final rel. feature distance": f"{m['final_rel_distance']['mean']:.3f}"
                      if "final_rel_distance" in m else "–", "time": f"{m.get('seconds', 0):.0f} s"})
-    return show(markdown_table(rows))
+    return base.show(base.markdown_table(rows))
 
 
 def _control_images(run: Run, name: str):
@@ -105,7 +92,7 @@ def control_dir(run: Run, name: str, seed: int, images, labels):
     else ``models/cifar10/<control>`` of notebook 10."""
     control = bey.CONTROL[name]
     parent = bey.PARENT_CONTROL[control]
-    tcfg = recipe(run, "dataset", parent, seed=seed)
+    tcfg = base.recipe(run, "dataset", parent, seed=seed)
     theirs = run.paths.model(parent, "cifar10", run.seed_arg(seed))
     if name == "d_robust_linf" and (theirs / "checkpoint.pt").is_file() and stale_reason(
             theirs, tcfg, make_provenance("cifar10", parent, images, labels, tcfg)) is None:
@@ -122,11 +109,11 @@ def linf_models(run: Run, progress: bool = True) -> dict[str, dict]:
         cx, cy = _control_images(run, name)
         for seed in seeds(run):
             tag = "" if seed == run.cfg.seed else f"-seed{seed}"
-            _, out[name + tag] = train_or_load(run, recipe(run, "dataset", bey.PARENT[name], seed=seed), xs, ys,
+            _, out[name + tag] = base.train_or_load(run, base.recipe(run, "dataset", bey.PARENT[name], seed=seed), xs, ys,
                                                run.paths.model(name, ORIGIN, run.seed_arg(seed)), origin=ORIGIN,
                                                dataset=name, progress=progress)
             folder, pname = control_dir(run, name, seed, cx, cy)
-            _, out[bey.CONTROL[name] + tag] = train_or_load(run, recipe(run, "dataset", bey.PARENT_CONTROL[
+            _, out[bey.CONTROL[name] + tag] = base.train_or_load(run, base.recipe(run, "dataset", bey.PARENT_CONTROL[
                 bey.CONTROL[name]], seed=seed), cx, cy, folder, origin="cifar10", dataset=pname, progress=progress)
     return out
 
@@ -183,7 +170,7 @@ def linf_table(results: dict):
     """The L∞ rows beside their L2 counterparts (the tables of notebook 05)."""
     from .. import tables
 
-    return show(tables.linf_table(results))
+    return base.show(tables.linf_table(results))
 
 
 def linf_figure(run: Run, results: dict):
@@ -192,7 +179,7 @@ def linf_figure(run: Run, results: dict):
 
     names = ["standard_linf", "adversarial_l2_linf", "adversarial_linf", "d_robust_linf", "d_non_robust_linf",
              "control_rnr_linf", "d_rand_linf", "control_rand_linf", "d_det_linf", "control_det_linf"]
-    return save(run, viz.linf_bars(results, names, linf_key=linf_key(results)), "fig_beyond_linf")
+    return base.save(run, viz.linf_bars(results, names, linf_key=linf_key(results)), "fig_beyond_linf")
 
 
 # --- 2 · synthesis ----------------------------------------------------------------------------------
@@ -204,8 +191,8 @@ def holdout_and_ensemble(run: Run, progress: bool = True) -> tuple[str, object, 
     archs = list(dict.fromkeys([*cfg.transfer_arch_list, cfg.beyond.bugs_holdout]))
     models = {}
     for arch in archs:
-        tcfg = recipe(run, source_role("d_det", cfg), arch=arch, seed=standard_seed(run, arch))
-        models[f"standard-{arch}"], _ = train_or_load(run, tcfg, *run.train, run.paths.model(f"standard-{arch}", "cifar10"),
+        tcfg = base.recipe(run, source_role("d_det", cfg), arch=arch, seed=standard_seed(run, arch))
+        models[f"standard-{arch}"], _ = base.train_or_load(run, tcfg, *run.train, run.paths.model(f"standard-{arch}", "cifar10"),
                                                       origin="cifar10", dataset="cifar10", progress=progress)
     hold = f"standard-{cfg.beyond.bugs_holdout}"
     ensemble = {k: m for k, m in models.items() if k != hold}
@@ -236,7 +223,7 @@ def synthesis(run: Run, judge, progress: bool = True) -> dict:
     out = {"eps": eps, "steps": b.synth_steps, "start": x, "labels": y, "n_images": len(idx),
            "show_index": show_index, "judge": judge_name, "models": {}}
     for name, role in (("standard", "standard"), ("adversarial", "robust")):
-        model = source_model(run, role, progress)
+        model = base.source_model(run, role, progress)
         r = syn.synthesize(model, x[rows], targets, eps, steps=b.synth_steps, batch_size=cfg.construct_batch)
         r["judge_hit"] = torch.stack([predictions([judge], r["images"][k], cfg.eval_batch)[0] == targets
                                       for k in range(len(eps))])
@@ -271,7 +258,7 @@ def _synthesis_rows(run: Run, out: dict, other: torch.Tensor, judge) -> None:
 def synthesis_figure(run: Run, out: dict):
     from .. import viz
 
-    return save(run, viz.synthesis_grid(out), "fig_synthesis")
+    return base.save(run, viz.synthesis_grid(out), "fig_synthesis")
 
 
 def synthesis_slider(out: dict):
@@ -288,10 +275,10 @@ def synthesis_table(out: dict):
         row = {"L2 ε": f"{e:g}"}
         for name, r in out["models"].items():
             label = "L2-robust" if name == "adversarial" else "standard"
-            row[f"{label}: reaches the target"] = pct(r["hit"][j][other].float().mean())
-            row[f"{label}: {out['judge']} sees the target"] = pct(r["judge_hit"][j][other].float().mean())
+            row[f"{label}: reaches the target"] = base.pct(r["hit"][j][other].float().mean())
+            row[f"{label}: {out['judge']} sees the target"] = base.pct(r["judge_hit"][j][other].float().mean())
         rows.append(row)
-    return show(markdown_table(rows))
+    return base.show(base.markdown_table(rows))
 
 
 # --- 3 · just bugs ----------------------------------------------------------------------------------
@@ -327,8 +314,8 @@ def just_bugs(run: Run, progress: bool = True) -> dict:
         sha = tensors_sha256(xs, ys.long())
         for seed in seeds(run):
             folder = paths.model(e["name"], ORIGIN, run.seed_arg(seed))
-            _, histories[e["name"] + ("" if seed == cfg.seed else f"-seed{seed}")] = train_or_load(
-                run, recipe(run, "dataset", "d_det", seed=seed), xs, ys, folder, origin=ORIGIN, dataset=e["name"],
+            _, histories[e["name"] + ("" if seed == cfg.seed else f"-seed{seed}")] = base.train_or_load(
+                run, base.recipe(run, "dataset", "d_det", seed=seed), xs, ys, folder, origin=ORIGIN, dataset=e["name"],
                 progress=progress)
             results = evaluate_one(run, folder, e["name"], ORIGIN, seed, sha, full=False, profile=ecfg,
                                    progress=progress, study="beyond", holdout=hold_name, ensemble=sorted(ensemble),
@@ -339,16 +326,16 @@ def just_bugs(run: Run, progress: bool = True) -> dict:
 
 
 def bugs_table(bugs: dict):
-    rows = [{"set": e["label"], "rows": e["train_n"], "source hits the target": pct(e["hit_rate"]),
-             f"ensemble ({', '.join(bugs['ensemble'])}) unchanged": pct(e["unchanged_rate"]),
-             f"transfer: {bugs['holdout']} predicts the target": pct(e["transfer_rate"])} for e in bugs["entries"]]
-    return show(markdown_table(rows))
+    rows = [{"set": e["label"], "rows": e["train_n"], "source hits the target": base.pct(e["hit_rate"]),
+             f"ensemble ({', '.join(bugs['ensemble'])}) unchanged": base.pct(e["unchanged_rate"]),
+             f"transfer: {bugs['holdout']} predicts the target": base.pct(e["transfer_rate"])} for e in bugs["entries"]]
+    return base.show(base.markdown_table(rows))
 
 
 def bugs_figure(run: Run, bugs: dict):
     from .. import viz
 
-    return save(run, viz.bugs_bars(bugs["results"], bugs["entries"]), "fig_just_bugs")
+    return base.save(run, viz.bugs_bars(bugs["results"], bugs["entries"]), "fig_just_bugs")
 
 
 # --- 4 · leakage ------------------------------------------------------------------------------------
@@ -366,7 +353,7 @@ def leakage(run: Run) -> list[dict]:
     if not paths.results.is_file():
         raise MissingInput(f"{paths.results} not found: run notebook 05 (evaluation) first")
     results = rs.load_results(paths.results)
-    robust = source_model(run, "robust", False)
+    robust = base.source_model(run, "robust", False)
     xt, yt = run.test
     idx = ev.eval_subset(yt, cfg.eval_n, cfg.seed)
     ye = yt[idx]
@@ -403,19 +390,19 @@ def leakage(run: Run) -> list[dict]:
 
 def leakage_table(entries: list[dict]):
     def ci(e, k):
-        return f"{pct(e[k + '_acc'])} [{100 * e[k + '_ci95'][0]:.1f}, {100 * e[k + '_ci95'][1]:.1f}]"
+        return f"{base.pct(e[k + '_acc'])} [{100 * e[k + '_ci95'][0]:.1f}, {100 * e[k + '_ci95'][1]:.1f}]"
 
-    return show(markdown_table([{
+    return base.show(base.markdown_table([{
         "set": rs.short_name(e["name"]), f"model trained on it ({e['set_seeds']} seeds)": ci(e, "set"),
-        "linear probe on robust features": ci(e, "probe"), "probe predicts y + 1": pct(e["shifted_acc"]),
+        "linear probe on robust features": ci(e, "probe"), "probe predicts y + 1": base.pct(e["shifted_acc"]),
         "explained (points above chance)": f"{100 * e['explained']:.1f}",
-        "share of the set's points above chance": pct(e["share"])} for e in entries]))
+        "share of the set's points above chance": base.pct(e["share"])} for e in entries]))
 
 
 def leakage_figure(run: Run, entries: list[dict]):
     from .. import viz
 
-    return save(run, viz.leakage_bars(entries), "fig_leakage")
+    return base.save(run, viz.leakage_bars(entries), "fig_leakage")
 
 
 # --- what this run shows ----------------------------------------------------------------------------
@@ -435,8 +422,8 @@ def verdicts(run: Run, part: str = ""):
     results = rs.load_results(run.paths.results) if run.paths.results.is_file() else {"rows": []}
     found = [c for c in beyond_claims(results) if not part or part_of(c["id"]) == part]
     if not found:
-        return show("No claim of this part can be tested yet: run the steps above.")
-    return show(smoke_note(run.cfg.name) + "\n".join(f"- {verdict_sentence(c)}" for c in found))
+        return base.show("No claim of this part can be tested yet: run the steps above.")
+    return base.show(base.smoke_note(run.cfg.name) + "\n".join(f"- {verdict_sentence(c)}" for c in found))
 
 
 def conclusions(run: Run):
@@ -445,7 +432,7 @@ def conclusions(run: Run):
 
     results = rs.load_results(run.paths.results) if run.paths.results.is_file() else {"rows": []}
     found = beyond_claims(results)
-    out = [smoke_note(run.cfg.name)] if run.cfg.name == "smoke" else []
+    out = [base.smoke_note(run.cfg.name)] if run.cfg.name == "smoke" else []
     times = results.get("timings_s", {})
     for part, title in PARTS.items():
         here = [c for c in found if part_of(c["id"]) == part]
@@ -456,7 +443,7 @@ def conclusions(run: Run):
     out.append(f"\n{n['supported']} of {len(found)} claims supported, {n['not supported']} not supported and "
                f"{n['inconclusive']} inconclusive at this scale (95% intervals over test images and training seeds; "
                "a claim about training on a set needs at least two seeds for a verdict).")
-    return show("\n".join(out))
+    return base.show("\n".join(out))
 
 
 __all__ = ["setup", "seeds", "linf_source", "linf_sets", "sets_table", "control_dir", "linf_models", "history_table",

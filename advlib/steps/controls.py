@@ -13,20 +13,8 @@ from .. import evaluate as ev
 from .. import results as rs
 from ..construct import source_role
 from ..utils import tensors_sha256
-from .base import (
-    MissingInput,  # noqa: F401 (setup: the notebook's first call)
-    Run,
-    history_table,
-    markdown_table,
-    pct,
-    recipe,
-    save,
-    setup,
-    show,
-    smoke_note,
-    targeted_source,
-    train_or_load,
-)
+from . import base
+from .base import MissingInput, Run, history_table, setup, targeted_source  # noqa: F401 (the names notebook cells call through this module)
 from .evaluate import evaluate_one
 
 ORIGIN = "constructed"  # controls are built from, and trained beside, the run's own constructed sets
@@ -47,7 +35,7 @@ def label(name: str) -> str:
 def brief_model(run: Run, progress: bool = True):
     """The relabel control's model: the standard recipe for ``relabel_epochs`` epochs on the
     training pool, in ``models/cifar10/brief``."""
-    model, _ = train_or_load(run, recipe(run, "standard", epochs=run.cfg.relabel_epochs), *run.train,
+    model, _ = base.train_or_load(run, base.recipe(run, "standard", epochs=run.cfg.relabel_epochs), *run.train,
                              run.paths.model("brief", "cifar10"), origin="cifar10", dataset="cifar10", progress=progress)
     return model
 
@@ -118,7 +106,7 @@ def control_sets(run: Run, metas: dict, variants: dict) -> dict[str, tuple]:
 def train_controls(run: Run, sets: dict, progress: bool = True) -> dict[str, dict]:
     """A fresh model on each set with the recipe of the set it imitates (``train_config(cfg,
     "dataset", name)``), in ``models/constructed/<name>``; {name: history}."""
-    return {name: train_or_load(run, recipe(run, "dataset", name), x, y, run.paths.model(name, ORIGIN), origin=ORIGIN,
+    return {name: base.train_or_load(run, base.recipe(run, "dataset", name), x, y, run.paths.model(name, ORIGIN), origin=ORIGIN,
                                 dataset=name, progress=progress)[1]
             for name, (x, y) in sets.items()}
 
@@ -200,19 +188,19 @@ def construction_table(metas: dict):
     """The control sets as a table: rows, how they were made, hit rate / kept fraction."""
     from .base import duration
 
-    return show(markdown_table([{
+    return base.show(base.markdown_table([{
         "control": name, "images": m.get("n_rows"), "algorithm": m.get("algorithm"), "target": m.get("target_rule"),
-        "target hit rate": pct(m.get("hit_rate")) if m.get("hit_rate") is not None else "–",
-        "target = true label": pct(m.get("target_equals_label_fraction"))
+        "target hit rate": base.pct(m.get("hit_rate")) if m.get("hit_rate") is not None else "–",
+        "target = true label": base.pct(m.get("target_equals_label_fraction"))
         if m.get("target_equals_label_fraction") is not None else "–",
-        "kept (relabel)": pct(m["kept_fraction"]) if m.get("kept_fraction") is not None else "–",
+        "kept (relabel)": base.pct(m["kept_fraction"]) if m.get("kept_fraction") is not None else "–",
         "time": duration(m.get("seconds") or 0)} for name, m in metas.items()]))
 
 
 def variant_table(variants: dict):
-    return show(markdown_table([{
+    return base.show(base.markdown_table([{
         "variant": name, "rows": len(v["labels"]), "of": f"{v['parent']} ({v['parent_rows']})",
-        "kept": pct(len(v["labels"]) / max(v["parent_rows"], 1)), "rule": v["rule"],
+        "kept": base.pct(len(v["labels"]) / max(v["parent_rows"], 1)), "rule": v["rule"],
         "hits from": v.get("hits_from") or "–"} for name, v in variants.items()]))
 
 
@@ -221,12 +209,12 @@ def summary_table(entries: list[dict]):
     rows = []
     for e in entries:
         ci = e.get("clean_ci95")
-        refs = "; ".join(f"{pct(v)} ({ctl.REFERENCE_SOURCES[k]})" for k, v in (e.get("references") or {}).items())
+        refs = "; ".join(f"{base.pct(v)} ({ctl.REFERENCE_SOURCES[k]})" for k, v in (e.get("references") or {}).items())
         rows.append({"trained on": e["label"], "group": e["group"], "train images": e.get("train_n"),
-                     "test acc [95% CI]": pct(e.get("clean_acc")) + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+                     "test acc [95% CI]": base.pct(e.get("clean_acc")) + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
                                                                      if ci else ""),
                      "published": refs or "–"})
-    return show(markdown_table(rows))
+    return base.show(base.markdown_table(rows))
 
 
 def figure(run: Run, entries: list[dict]):
@@ -235,12 +223,12 @@ def figure(run: Run, entries: list[dict]):
     from .. import viz
 
     results = rs.load_results(run.paths.results) if run.paths.results.is_file() else None
-    return save(run, viz.controls_bars(entries, results=results), "fig_controls")
+    return base.save(run, viz.controls_bars(entries, results=results), "fig_controls")
 
 
 def _ci_txt(e: dict) -> str:
     ci = e.get("clean_ci95")
-    return pct(e.get("clean_acc")) + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
+    return base.pct(e.get("clean_acc")) + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
 
 
 
@@ -255,7 +243,7 @@ def _above_chance(e: dict | None) -> bool:
 
 def _refs(e: dict) -> str:
     refs = e.get("references") or {}
-    return ", ".join(f"{_REF_NAMES.get(k, k)}: {pct(v)}" for k, v in refs.items())
+    return ", ".join(f"{_REF_NAMES.get(k, k)}: {base.pct(v)}" for k, v in refs.items())
 
 
 
@@ -271,7 +259,7 @@ def _differs(a: dict | None, b: dict | None) -> int:
 def _controls_text(summary: list[dict], profile: str | None = None) -> str:
     """What the controls of notebook 07 rule in or out, from :func:`summary`."""
     by = {e["name"]: e for e in summary or []}
-    out = [smoke_note(profile)] if profile == "smoke" else []
+    out = [base.smoke_note(profile)] if profile == "smoke" else []
     if not by:
         return "No control was trained yet: run the steps above (and notebooks 02 and 04 first)."
     rand, det = by.get("d_rand"), by.get("d_det")
@@ -300,10 +288,10 @@ def _controls_text(summary: list[dict], profile: str | None = None) -> str:
         refs: dict[str, list[str]] = {}
         for _, e in syn:
             for k, v in (e.get("references") or {}).items():
-                refs.setdefault(k, []).append(pct(v))
+                refs.setdefault(k, []).append(base.pct(v))
         ref = "; ".join(f"{_REF_NAMES.get(k, k)}: {' / '.join(v)}" for k, v in refs.items())
-        base = {"D_rand": rand, "D_det": det}
-        reach = [n for n, e in syn if _above_chance(base.get(n)) and _above_chance(e) and _differs(e, base[n]) >= 0]
+        parent = {"D_rand": rand, "D_det": det}
+        reach = [n for n, e in syn if _above_chance(parent.get(n)) and _above_chance(e) and _differs(e, parent[n]) >= 0]
         if reach:
             verdict = (f"the shortcut reaches the accuracy of {' and '.join(reach)} (within the 95% intervals or "
                        "above): a trivially learnable pattern carrying the label suffices for that number, so accuracy "
@@ -357,7 +345,7 @@ def _controls_text(summary: list[dict], profile: str | None = None) -> str:
 
 def conclusions(run: Run, entries: list[dict]):
     """What the controls rule in or out, from :func:`summary`."""
-    return show(_controls_text(entries, run.cfg.name))
+    return base.show(_controls_text(entries, run.cfg.name))
 
 
 __all__ = ["setup", "targeted_source", "history_table", "label", "brief_model", "build_controls", "subset_variants", "control_sets",

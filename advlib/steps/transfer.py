@@ -8,20 +8,8 @@ from .. import data
 from .. import evaluate as ev
 from .. import transfer as transfer_study
 from ..construct import source_role
-from .base import (
-    MissingInput,  # noqa: F401 (setup: the notebook's first call)
-    Run,
-    history_rows,
-    markdown_table,
-    pct,
-    recipe,
-    save,
-    setup,
-    show,
-    smoke_note,
-    targeted_source,
-    train_or_load,
-)
+from . import base
+from .base import MissingInput, Run, setup, targeted_source  # noqa: F401 (the names notebook cells call through this module)
 
 ORIGIN = "constructed"
 CHANCE = 0.10
@@ -41,7 +29,7 @@ def examples(run: Run, source) -> dict:
 
 
 def whitebox_line(adv: dict) -> str:
-    return f"white-box hit rate of the source model: {pct(adv['whitebox_rate'])} on {adv['n']} test images"
+    return f"white-box hit rate of the source model: {base.pct(adv['whitebox_rate'])} on {adv['n']} test images"
 
 
 def standard_seed(run: Run, arch: str) -> int:
@@ -66,13 +54,13 @@ def models(run: Run, progress: bool = True) -> dict[str, dict]:
         entry = {"histories": {}, "dirs": {}, "d_rand": None}
         for name, (x, y) in sets.items():
             folder = paths.model(name if arch == cfg.arch else f"{name}@{arch}", ORIGIN)
-            entry[name], entry["histories"][f"{name}@{arch}"] = train_or_load(
-                run, recipe(run, "dataset", name, arch=arch), x, y, folder, origin=ORIGIN, dataset=name,
+            entry[name], entry["histories"][f"{name}@{arch}"] = base.train_or_load(
+                run, base.recipe(run, "dataset", name, arch=arch), x, y, folder, origin=ORIGIN, dataset=name,
                 progress=progress)
             entry["dirs"][name] = folder
         folder = paths.model(f"standard-{arch}", "cifar10")
-        scfg = recipe(run, source_role("d_det", cfg), arch=arch, seed=standard_seed(run, arch))
-        entry["standard"], entry["histories"][f"standard-{arch}"] = train_or_load(
+        scfg = base.recipe(run, source_role("d_det", cfg), arch=arch, seed=standard_seed(run, arch))
+        entry["standard"], entry["histories"][f"standard-{arch}"] = base.train_or_load(
             run, scfg, *run.train, folder, origin="cifar10", dataset="cifar10", progress=progress)
         entry["dirs"]["standard"] = folder
         entry["standard_seed"] = scfg.seed
@@ -82,7 +70,7 @@ def models(run: Run, progress: bool = True) -> dict[str, dict]:
 
 def model_table(trained: dict):
     """Training of every transfer model."""
-    return show(markdown_table(history_rows({k: h for m in trained.values() for k, h in m["histories"].items()})))
+    return base.show(base.markdown_table(base.history_rows({k: h for m in trained.values() for k, h in m["histories"].items()})))
 
 
 def results(run: Run, trained: dict, adv: dict, source=None) -> dict:
@@ -130,17 +118,17 @@ def results(run: Run, trained: dict, adv: dict, source=None) -> dict:
 
 
 def table(result: dict):
-    rows = [{"arch": r["arch"], "params": f"{r['params']:,}", "standard model acc": pct(r.get("standard_acc")),
-             f"transfer rate (ε={r['transfer_eps']}, n={r['transfer_n']})": pct(r.get("transfer_rate")),
-             "trained on D_det: test acc": pct(r.get("ddet_acc")),
-             "trained on D_rand: test acc": pct(r.get("drand_acc"))} for r in result.get("rows", [])]
-    return show(markdown_table(rows))
+    rows = [{"arch": r["arch"], "params": f"{r['params']:,}", "standard model acc": base.pct(r.get("standard_acc")),
+             f"transfer rate (ε={r['transfer_eps']}, n={r['transfer_n']})": base.pct(r.get("transfer_rate")),
+             "trained on D_det: test acc": base.pct(r.get("ddet_acc")),
+             "trained on D_rand: test acc": base.pct(r.get("drand_acc"))} for r in result.get("rows", [])]
+    return base.show(base.markdown_table(rows))
 
 
 def figure(run: Run, result: dict):
     from .. import viz
 
-    return save(run, viz.transfer_scatter(result), "fig_transfer")
+    return base.save(run, viz.transfer_scatter(result), "fig_transfer")
 
 
 def _transfer_text(result: dict, profile: str | None = None) -> str:
@@ -148,16 +136,16 @@ def _transfer_text(result: dict, profile: str | None = None) -> str:
     rows = [r for r in (result or {}).get("rows", []) if r.get("transfer_rate") is not None]
     if not rows:
         return "No transfer result yet: run the steps above."
-    out = [smoke_note(profile)] if profile == "smoke" else []
+    out = [base.smoke_note(profile)] if profile == "smoke" else []
     fit = result.get("fit") or {}
     wb = fit.get("source_whitebox_rate")
     lo, hi = min(rows, key=lambda r: r["transfer_rate"]), max(rows, key=lambda r: r["transfer_rate"])
     out.append(f"- **Transfer**: the source model's targeted examples (L2 ε = {rows[0].get('transfer_eps')}, "
-               f"{rows[0].get('transfer_n')} test images) fool the source itself {pct(wb)} of the time (white-box); "
-               f"standard models of the {len(rows)} architectures follow them from {pct(lo['transfer_rate'])} "
-               f"({lo['arch']}) to {pct(hi['transfer_rate'])} ({hi['arch']}); a model the examples did not affect "
+               f"{rows[0].get('transfer_n')} test images) fool the source itself {base.pct(wb)} of the time (white-box); "
+               f"standard models of the {len(rows)} architectures follow them from {base.pct(lo['transfer_rate'])} "
+               f"({lo['arch']}) to {base.pct(hi['transfer_rate'])} ({hi['arch']}); a model the examples did not affect "
                "would land on the target only through its ordinary errors (about (1 − accuracy) / 9).")
-    acc = ", ".join(f"{r['arch']} {pct(r.get('ddet_acc'))}" for r in rows)
+    acc = ", ".join(f"{r['arch']} {base.pct(r.get('ddet_acc'))}" for r in rows)
     out.append(f"- **Learning from D_det** (test accuracy on the true labels): {acc}.")
     for key, name in (("ddet", "D_det"), ("drand", "D_rand")):
         f = fit.get(key) or {}
@@ -186,7 +174,7 @@ def _transfer_text(result: dict, profile: str | None = None) -> str:
 
 def conclusions(run: Run, result: dict):
     """The paper's Section 3.3 claim checked on transfer.json."""
-    return show(_transfer_text(result, run.cfg.name))
+    return base.show(_transfer_text(result, run.cfg.name))
 
 
 __all__ = ["setup", "targeted_source", "examples", "whitebox_line", "standard_seed", "models", "model_table", "results", "table", "figure",
