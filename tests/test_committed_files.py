@@ -68,3 +68,28 @@ def test_committed_report_holds_no_absolute_path(path):
     found = [ln.strip() for ln in path.read_text().splitlines() if ABSOLUTE.search(ln.strip(' `"'))
              or re.search(r"[`\"](?:/\w|~/)", ln)]
     assert not found, f"{path.relative_to(REPO)}: {found[:3]}"
+
+
+def test_commit_run_copies_a_run_without_its_machines_paths(tmp_path, monkeypatch):
+    import json
+
+    from tools import commit_run
+
+    run = tmp_path / "run"
+    (run / "figures").mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps({"config": {"cifar_source": "/work/data/c.zip"}, "rows": [
+        {"model_dir": "models/x", "note": "/home/me/runs/cpu/models/x"}]}))
+    (run / "report.md").write_text("source /tmp/abc/cifar10.zip; image data:image/png;base64,ab+/tmp/zz")
+    (run / "figures" / "fig_a.png").write_bytes(b"png")
+    root = tmp_path / "repo"
+    (root / "figures").mkdir(parents=True)
+    (root / "figures" / "fig_old.png").write_bytes(b"old")
+    monkeypatch.setattr(commit_run, "ROOT", root)
+    written = commit_run.commit(run, "cpu-test")
+    got = json.loads((root / "results" / "cpu-test" / "results.json").read_text())
+    assert got["config"]["cifar_source"] == "outside the repository: c.zip"
+    assert got["rows"][0]["note"] == "outside the repository: x" and got["rows"][0]["model_dir"] == "models/x"
+    md = (root / "results" / "cpu-test" / "report.md").read_text()
+    assert "/tmp/abc" not in md and "ab+/tmp/zz" in md  # base64 is left alone
+    assert sorted(p.name for p in (root / "figures").iterdir()) == ["fig_a.png"]  # one run's figures
+    assert len(written) == 3
