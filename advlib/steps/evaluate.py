@@ -89,8 +89,11 @@ def evaluate_all(run: Run, origin: str = "", progress: bool = True) -> dict:
         dataset_sha = _data_sha(run, model_origin, name, model_dir, controls)
         row_name = rs.ROW_OF_ROLE.get(name, name) if model_origin == "cifar10" else name
         full = seed == cfg.seed and name != "targeted"
+        from ..train import read_provenance
+
         evaluate_one(run, model_dir, row_name, model_origin, seed, dataset_sha, full=full,
-                     autoattack=full and row_name in AUTOATTACK_ROWS, progress=progress)
+                     autoattack=full and row_name in AUTOATTACK_ROWS, progress=progress,
+                     train_n=(read_provenance(model_dir) or {}).get("n"))
     if not paths.results.is_file():
         raise MissingInput(f"no trained model found under {paths.models}: run notebooks 02 and 04 first")
     return rs.load_results(paths.results)
