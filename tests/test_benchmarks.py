@@ -102,8 +102,11 @@ def test_setup_loads_the_profiles_splits_lazily_and_measures_on_validation(tmp_p
 
 def test_setup_holds_out_n_val_when_the_profile_has_none(tmp_path, no_data):
     base = ["--run-dir", str(tmp_path), "--cifar", "sample", "--out", "x.json"]
-    assert _common.setup(_parse(base)).n_val == 2000  # cpu: n_val 0
-    assert _common.setup(_parse([*base, "--n-val", "300"])).n_val == 300
+    assert _common.setup(_parse(base)).n_val == 2000  # the cpu profile's own
+    assert _common.setup(_parse([*base, "--n-val", "300"])).n_val == 2000  # the profile's wins
+    none = [*base, "-p", "n_val", "0"]
+    assert _common.setup(_parse(none)).n_val == 2000  # the default when the profile holds out none
+    assert _common.setup(_parse([*none, "--n-val", "300"])).n_val == 300
     # a run that trained on every training image has no validation images left
     fast = _parse([*base, "--profile", "fast", "-p", "device", "cpu"])
     assert _common.setup(fast).n_val == 2000

@@ -209,7 +209,7 @@ def test_the_pipeline_reports_every_set_and_its_matched_control_with_masks(smoke
         built = next(c["n_rows"] for c in report["construction"] if c["dataset"] == d)
         assert report["n_control_images"][config.MATCHED_CONTROL[d]] == built
     tta = report["time_to_accuracy"]["standard"]
-    assert len(tta["acc_per_epoch"]) == tta["epochs"] == results["config"]["source_epochs"]
+    assert len(tta["acc_per_epoch"]) == tta["epochs"] == results["config"]["sources"]["standard"]["epochs"]
     assert tta["eval_seconds_per_epoch"] > 0 and tta["target"] == 0.93
     th = report["throughput"]
     assert th["fraction_of_fwd_bwd"] > 0 and th["fwd_bwd_input_img_per_s"] > 0

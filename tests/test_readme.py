@@ -155,8 +155,8 @@ def test_renderers_show_the_files_values(tmp_path):
         render("nope", tmp_path / "sets.json")
 
 
-def test_goals_table_averages_seeds_and_judges_each_goal():
-    from tools.readme_blocks import goals_table
+def test_goals_v1_table_averages_seeds_and_judges_each_goal():
+    from tools.readme_blocks import goals_v1_table as goals_table
 
     def row(dataset, seed, clean, robust):
         return {"dataset": dataset, "seed": seed, "clean_acc": clean, "robust_acc": {"0.25": robust}}
@@ -171,6 +171,25 @@ def test_goals_table_averages_seeds_and_judges_each_goal():
     assert "| +23.0 pts |" in lines["D_R robust − D_NR robust @ 0.25"]  # mean of 30 and 26, minus 5
     assert lines["D_NR robust @ 0.25"].endswith("| yes |")
     assert lines["D_det clean accuracy on the true test set"].endswith("| 25.0% | ≥ 30% | **no** |")
+
+
+def test_goals_table_judges_each_goal_from_the_claims_and_their_verdicts():
+    from tests.test_claims import _results
+    from tools.readme_blocks import goals_table
+
+    good = goals_table(_results(d_r=(0.30, 0.15), ctrl=(0.28, 0.03)), {"02_construct_datasets.ipynb": 4000.0,
+                                                                     "10_beyond.ipynb": 600.0})
+    lines = {ln.split(" | ")[0].lstrip("| "): ln for ln in good.splitlines()}
+    declared = lines["D_R robust − its matched control's @ 0.5 (the declared radius)"]
+    assert ", supported |" in declared and declared.endswith("| ≥ +10 pts, supported | yes |")
+    assert lines["D_NR robust vs its matched control's @ 0.5"].endswith("| yes |")
+    assert lines["wall time, notebooks 01–06"].endswith("| 66 min 40 s | ≤ 60 min | **no** |")
+    assert lines["wall time, notebooks 07–10 (more)"].endswith("| yes |")
+    bad = goals_table(_results(d_r=(0.20, 0.05), ctrl=(0.28, 0.06)), None)
+    lines = {ln.split(" | ")[0].lstrip("| "): ln for ln in bad.splitlines()}
+    assert lines["D_R robust − its matched control's @ 0.5 (the declared radius)"].endswith("| **no** |")
+    assert "not supported" in lines["D_R robust − its matched control's @ 0.25 (the paper's radius)"]
+    assert not any(k.startswith("wall time") for k in lines)
 
 
 def test_controls_table_sets_ours_beside_theirs():
