@@ -68,7 +68,7 @@ def test_to_dict_round_trips(name):
 # What each profile changed since the pin was taken (the values the profile had then): a flat config
 # written then must read as the profile of then, i.e. today's with these fields set back.
 CHANGED_SINCE_PIN = {"cpu": {"n_val": 0, "claim_eps": 0.25, "invert_n": 3000, "sets.rnr.augment": "", "construct_n": 6000,
-                             "train_seeds": (1, 2), "apgd_targets": 9, "apgd_steps": 100}}
+                             "apgd_targets": 9, "apgd_steps": 100}}
 
 
 @pytest.mark.parametrize("name", config.PROFILE_NAMES)
@@ -161,6 +161,6 @@ def test_recipe_line_and_profile_tree():
     text = profile_tree(get_profile("cpu"))
     lines = text.splitlines()
     assert lines[0] == "cpu" and any(line.split()[:2] == ["standard", "epochs=100"] for line in lines)
-    assert "train_seeds" in text and "1,2" in profile_tree(get_profile("cpu", train_seeds=(1, 2)))
+    assert "train_seeds" in text and "1,2" in text
     assert "none" in profile_tree(get_profile("smoke")).split("targeted", 1)[1].splitlines()[0]
     assert dotted.text(()) == "''"
