@@ -170,3 +170,30 @@ def test_no_sys_path_hacks_and_no_dissolved_modules(path):
                 [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
             bad = [n for n in names if n in ("advlib.pipeline", "advlib.studies", "advlib.narrate")]
             assert not bad, f"{path.name}:{node.lineno} imports {bad}"
+
+
+def test_attack_budget_measures_each_budget_against_pgd_on_validation(tmp_path):
+    """The headline at each APGD-T budget is the per-image worst case with PGD: never above PGD-20
+    alone nor above clean accuracy; a bad budget fails before any model is loaded."""
+    from advlib import config, train
+    from benchmarks import attack_budget
+    from conftest import synthetic
+
+    x, y = synthetic(64, seed=3)
+    tcfg = train.train_config(config.get_profile("smoke"), "standard")
+    train.train_or_load(tcfg, x, y, tmp_path / "model", progress=False)
+    out = tmp_path / "budget.json"
+    base = ["--profile", "smoke", "--cifar", "sample", "--model", str(tmp_path / "model"), "--eps", "0.25,1.0",
+            "--n", "40", "--out", str(out)]
+    with pytest.raises(ValueError):
+        attack_budget.main([*base, "--budget", "3by50"])
+    assert not out.exists()
+    assert attack_budget.main([*base, "--budget", "1x3", "--budget", "2x5"]) == 0
+    data = json.loads(out.read_text())
+    assert data["split"] == "val" and data["n"] == 40 and data["budgets"] == ["1x3", "2x5"]
+    assert [r["eps"] for r in data["rows"]] == [0.25, 1.0]
+    for r in data["rows"]:
+        for b in data["budgets"]:
+            assert r["worst"][b]["acc"] <= r["pgd"]["acc"] <= r["clean"]
+    table = [ln for ln in attack_budget.render(data).splitlines() if ln.startswith("| ")]
+    assert len(table) == 1 + len(data["rows"]) and "PGD + APGD-T 2x5" in table[0]

@@ -39,9 +39,8 @@ BENCHMARKS = {
     "pgd": "bench_pgd",
     "construct": "bench_construct",
     "rnr": "rnr_control",
-    "budget": "attack_budget",
-}
-RUN_KINDS = ("table", "claims", "timings", "goals", "goals_v1", "controls", "transfer")  # a run's committed files, rendered here
+}  # benchmarks/attack_budget.py has its render too; its kind is added with its first committed JSON
+RUN_KINDS = ("table", "claims", "beyond", "timings", "goals", "goals_v1", "controls", "transfer")  # a run's committed files, rendered here
 KINDS = RUN_KINDS + tuple(BENCHMARKS)
 
 
@@ -185,6 +184,23 @@ def goals_table(results: dict, timings: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def beyond_table(results: dict) -> str:
+    """Notebook 10's claims (beyond the paper: ℓ∞ sets, synthesis, "just bugs", label leakage) with
+    their numbers and verdicts, and the tally."""
+    from advlib.tables import claim_numbers
+    from advlib.verdicts import beyond_claims
+
+    found = beyond_claims(results)
+    if not found:
+        return "_(notebook 10 has not run: no claim beyond the paper to show)_\n"
+    lines = ["| claim beyond the paper | this run (95% interval) | verdict |", "|---|---|---|"]
+    lines += [f"| {c['claim']} | {claim_numbers(c)} | **{c['verdict']}** |" for c in found]
+    n = {v: sum(c["verdict"] == v for c in found) for v in ("supported", "not supported", "inconclusive")}
+    lines.append(f"\n{n['supported']} of {len(found)} supported, {n['not supported']} not supported and "
+                 f"{n['inconclusive']} inconclusive at this scale.")
+    return "\n".join(lines) + "\n"
+
+
 CONTROL_ROWS = ("d_rand", "d_det", "d_other", "d_rand_synthetic", "d_det_synthetic", "relabel",
                 "d_rand_t_ne_y", "d_rand_hits", "d_det_hits")
 
@@ -233,10 +249,13 @@ def render(kind: str, path: Path) -> str:
         timings = path.parent / "timings.json"
         table = goals_table if kind == "goals" else goals_v1_table
         return table(data, json.loads(timings.read_text()) if timings.is_file() else None)
-    if kind == "claims":
+    if kind == "claims":  # the table, then the tally sentence notebook 05 ends its claims with
+        from advlib.steps.evaluate import claims_text
         from advlib.tables import claims_table
 
-        return claims_table(data)
+        return claims_table(data) + "\n" + claims_text(data).splitlines()[-1] + "\n"
+    if kind == "beyond":
+        return beyond_table(data)
     if kind == "controls":
         return controls_table(data)
     if kind == "transfer":
