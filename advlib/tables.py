@@ -216,7 +216,7 @@ def describe_run(results: dict) -> str:
     m = results.get("machine") or {}
     rows = results.get("rows", [])
     seeds = sorted({r.get("seed") for r in rows if r.get("seed") is not None})
-    eval_n = sorted({r.get("clean_n") for r in rows if r.get("clean_n")})
+    eval_n = sorted({r.get("clean_n") for r in _l2(results)["rows"] if r.get("clean_n")})  # not notebook 10's probes
     attack = next((r.get("attack_desc") for r in rows if r.get("attack_desc")), None)
     if not any(r.get("masks") for r in rows):
         return _describe_legacy(results, seeds)

@@ -20,7 +20,7 @@ BLOCKS = [(f, kind, rel, body) for f in MARKDOWN for kind, rel, body in blocks(f
 def test_the_readme_has_generated_blocks_and_the_files_are_found():
     assert MARKDOWN[0] == README
     kinds = {kind for f, kind, _, _ in BLOCKS if f == README}
-    assert "table" in kinds, "the README shows at least one run's table from results/"
+    assert "rows" in kinds, "the README shows at least one run's table from results/"
 
 
 @pytest.mark.parametrize("md, kind, rel, body", BLOCKS,
@@ -30,7 +30,7 @@ def test_each_generated_block_is_current_and_backed_by_a_committed_file(md, kind
     assert kind in KINDS, f"{md.name}: unknown block kind {kind!r}"
     path = REPO / rel
     assert path.is_file(), f"{md.name}: block {kind} cites {rel}, which is not in the repository"
-    if kind == "table":
+    if kind in ("table", "rows"):
         assert rel.startswith("results/") and rel.endswith("results.json")
         for f in ("report.md", "timings.json", "config.json"):
             assert (path.parent / f).is_file(), f"{path.parent.name}: committed runs keep {f} beside results.json"
@@ -104,7 +104,7 @@ def test_readme_is_a_front_page():
     text = README.read_text()
     assert len(text.splitlines()) <= 200, f"README.md has {len(text.splitlines())} lines (a front page: <= 200)"
     kinds = {kind for f, kind, _, _ in BLOCKS if f == README}
-    assert {"claims", "table"} <= kinds, kinds
+    assert {"claims", "rows"} <= kinds, kinds
     assert text.count("![") >= 1 and "docs/" in text
 
 

@@ -40,7 +40,7 @@ BENCHMARKS = {
     "construct": "bench_construct",
     "rnr": "rnr_control",
 }  # benchmarks/attack_budget.py has its render too; its kind is added with its first committed JSON
-RUN_KINDS = ("table", "claims", "beyond", "timings", "goals", "goals_v1", "controls", "transfer")  # a run's committed files, rendered here
+RUN_KINDS = ("table", "rows", "claims", "beyond", "timings", "goals", "goals_v1", "controls", "transfer")  # a run's committed files, rendered here
 KINDS = RUN_KINDS + tuple(BENCHMARKS)
 
 
@@ -187,18 +187,23 @@ def goals_table(results: dict, timings: dict | None) -> str:
 def beyond_table(results: dict) -> str:
     """Notebook 10's claims (beyond the paper: ℓ∞ sets, synthesis, "just bugs", label leakage) with
     their numbers and verdicts, and the tally."""
-    from advlib.tables import claim_numbers
+    from advlib.tables import beyond_claims_table
     from advlib.verdicts import beyond_claims
 
     found = beyond_claims(results)
     if not found:
         return "_(notebook 10 has not run: no claim beyond the paper to show)_\n"
-    lines = ["| claim beyond the paper | this run (95% interval) | verdict |", "|---|---|---|"]
-    lines += [f"| {c['claim']} | {claim_numbers(c)} | **{c['verdict']}** |" for c in found]
     n = {v: sum(c["verdict"] == v for c in found) for v in ("supported", "not supported", "inconclusive")}
-    lines.append(f"\n{n['supported']} of {len(found)} supported, {n['not supported']} not supported and "
-                 f"{n['inconclusive']} inconclusive at this scale.")
-    return "\n".join(lines) + "\n"
+    return (beyond_claims_table(results) + f"\n{n['supported']} of {len(found)} supported, {n['not supported']} not "
+            f"supported and {n['inconclusive']} inconclusive at this scale.\n")
+
+
+def rows_table(results: dict) -> str:
+    """The run's description and its main table (every model of the paper's L2 tables), without the
+    claims, sweeps and notebook 10's parts that ``python -m advlib table`` prints after it."""
+    from advlib.tables import describe_run, results_table
+
+    return describe_run(results) + "\n\n" + results_table(results)
 
 
 CONTROL_ROWS = ("d_rand", "d_det", "d_other", "d_rand_synthetic", "d_det_synthetic", "relabel",
@@ -235,11 +240,11 @@ def benchmark_renderer(kind: str):
 def render(kind: str, path: Path) -> str:
     """The body of a ``<!-- advlib <kind> <path> -->`` block, from the file at ``path``."""
     path = Path(path)
-    if kind == "table":
+    if kind in ("table", "rows"):
         from advlib.results import load_results
         from advlib.tables import render as render_results
 
-        return render_results(load_results(path))
+        return (render_results if kind == "table" else rows_table)(load_results(path))
     if kind not in KINDS:
         raise ValueError(f"unknown block kind {kind!r} (expected one of {' | '.join(KINDS)})")
     data = json.loads(path.read_text())
