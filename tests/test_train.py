@@ -166,9 +166,9 @@ def test_train_config_roles():
     assert train_config(paper, "dataset", "d_non_robust").augment == "crop,flip,jitter,rotate"  # the robustness library's
     assert train_config(paper, "robust", None).adv_random_start is False  # its adversarial training starts at x
     assert train_config(paper, "dataset", "d_robust").epochs == paper.sets.rnr.epochs
-    # D_R and D_NR share one recipe, sets.rnr; the cpu profile trains both without augmentation
+    # D_R and D_NR share one recipe, sets.rnr, and so does their matched control (cpu: crop+flip)
     cpu = get_profile("cpu")
-    assert {train_config(cpu, "dataset", d).augment for d in ("d_robust", "d_non_robust")} == {""}
+    assert {train_config(cpu, "dataset", d).augment for d in ("d_robust", "d_non_robust", "control_rnr")} == {"crop,flip"}
     assert train_config(cpu, "dataset", "d_rand").augment == cpu.sets.rand.augment == "crop,flip"
     assert train_config(get_profile("cpu", **{"sets.rnr.augment": "flip"}), "dataset", "d_non_robust").augment == "flip"
     # the D_rand / D_det families train with their own recipes (cpu: 15 epochs of D_R's 20)
