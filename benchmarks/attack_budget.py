@@ -33,7 +33,8 @@ def render(data: dict) -> str:
         cells = [f"{pct(r['worst'][b]['acc'])} ({r['worst'][b]['seconds']:.0f} s)" for b in budgets]
         aa = r.get("autoattack")
         aa_cell = f"{pct(aa['acc'])} ({aa['seconds']:.0f} s)" if aa else "–"
-        lines.append(f"| {r['model']} | {r['eps']} | {pct(r['clean'])} | {pct(r['pgd']['acc'])} "
+        model = str(r["model"]).rsplit(": ", 1)[-1]  # a folder outside the repository is named by its last part
+        lines.append(f"| {model} | {r['eps']} | {pct(r['clean'])} | {pct(r['pgd']['acc'])} "
                      f"({r['pgd']['seconds']:.0f} s) | " + " | ".join(cells) + f" | {aa_cell} |")
     return "\n".join(lines) + "\n"
 

@@ -18,7 +18,7 @@ RESULTS = REPO / "benchmarks" / "results"
 # committed JSON (by name prefix) -> the script that wrote it and renders it
 RENDERED = {"cpu_levers": "cpu_levers", "invert_schedule": "invert_schedule", "set_train_levers": "set_train_levers",
             "target_source": "target_source", "ddet_search": "ddet_search", "bench_eval": "bench_eval",
-            "bench_pgd": "bench_pgd", "construct_": "bench_construct"}
+            "bench_pgd": "bench_pgd", "construct_": "bench_construct", "attack_budget": "attack_budget"}
 COMMITTED = sorted((f, script) for f in RESULTS.glob("*.json") for prefix, script in RENDERED.items()
                    if f.name.startswith(prefix))
 SCRIPTS = sorted(p for p in (REPO / "benchmarks").glob("*.py") if p.name != "__init__.py")

@@ -39,7 +39,8 @@ BENCHMARKS = {
     "pgd": "bench_pgd",
     "construct": "bench_construct",
     "rnr": "rnr_control",
-}  # benchmarks/attack_budget.py has its render too; its kind is added with its first committed JSON
+    "budget": "attack_budget",
+}
 RUN_KINDS = ("table", "rows", "claims", "beyond", "timings", "goals", "goals_v1", "controls", "transfer")  # a run's committed files, rendered here
 KINDS = RUN_KINDS + tuple(BENCHMARKS)
 
