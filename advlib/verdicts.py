@@ -277,9 +277,16 @@ VERDICT_WORDS = {"supported": "Supported", "not supported": "Not supported at th
                  "inconclusive": "Inconclusive at this scale"}
 
 
+def tally(found: list[dict], why: str = "a verdict needs the whole interval on one side") -> str:
+    """One sentence: how many of ``found`` are supported, not supported and inconclusive."""
+    n = {v: sum(c["verdict"] == v for c in found) for v in VERDICTS}
+    return (f"{n['supported']} of {len(found)} claims supported, {n['not supported']} not supported and "
+            f"{n['inconclusive']} inconclusive at this scale (95% intervals over test images and training seeds; {why}).")
+
+
 def verdict_sentence(c: dict) -> str:
     """One markdown line per claim: its verdict in words, the claim, its numbers."""
     return f"**{VERDICT_WORDS[c['verdict']]}**: {c['claim']} ({claim_numbers(c)})."
 
 
-__all__ = ["claims", "beyond_claims", "linf_key", "CHANCE_BAND", "claim_numbers", "verdict_sentence", "CHANCE", "NON_ROBUST_BELOW", "VERDICTS", "VERDICT_WORDS"]
+__all__ = ["claims", "beyond_claims", "linf_key", "CHANCE_BAND", "claim_numbers", "verdict_sentence", "tally", "CHANCE", "NON_ROBUST_BELOW", "VERDICTS", "VERDICT_WORDS"]

@@ -175,9 +175,10 @@ def test_no_sys_path_hacks_and_no_dissolved_modules(path):
 def test_attack_budget_measures_each_budget_against_pgd_on_validation(tmp_path):
     """The headline at each APGD-T budget is the per-image worst case with PGD: never above PGD-20
     alone nor above clean accuracy; a bad budget fails before any model is loaded."""
+    from conftest import synthetic
+
     from advlib import config, train
     from benchmarks import attack_budget
-    from conftest import synthetic
 
     x, y = synthetic(64, seed=3)
     tcfg = train.train_config(config.get_profile("smoke"), "standard")

@@ -188,15 +188,14 @@ def goals_table(results: dict, timings: dict | None) -> str:
 def beyond_table(results: dict) -> str:
     """Notebook 10's claims (beyond the paper: ℓ∞ sets, synthesis, "just bugs", label leakage) with
     their numbers and verdicts, and the tally."""
+    from advlib.steps.beyond import BEYOND_TALLY_NOTE
     from advlib.tables import beyond_claims_table
-    from advlib.verdicts import beyond_claims
+    from advlib.verdicts import beyond_claims, tally
 
     found = beyond_claims(results)
     if not found:
         return "_(notebook 10 has not run: no claim beyond the paper to show)_\n"
-    n = {v: sum(c["verdict"] == v for c in found) for v in ("supported", "not supported", "inconclusive")}
-    return (beyond_claims_table(results) + f"\n{n['supported']} of {len(found)} supported, {n['not supported']} not "
-            f"supported and {n['inconclusive']} inconclusive at this scale.\n")
+    return beyond_claims_table(results) + "\n" + tally(found, BEYOND_TALLY_NOTE) + "\n"
 
 
 def rows_table(results: dict) -> str:
@@ -256,10 +255,10 @@ def render(kind: str, path: Path) -> str:
         table = goals_table if kind == "goals" else goals_v1_table
         return table(data, json.loads(timings.read_text()) if timings.is_file() else None)
     if kind == "claims":  # the table, then the tally sentence notebook 05 ends its claims with
-        from advlib.steps.evaluate import claims_text
         from advlib.tables import claims_table
+        from advlib.verdicts import claims, tally
 
-        return claims_table(data) + "\n" + claims_text(data).splitlines()[-1] + "\n"
+        return claims_table(data) + "\n" + tally(claims(data)) + "\n"
     if kind == "beyond":
         return beyond_table(data)
     if kind == "controls":

@@ -426,9 +426,12 @@ def verdicts(run: Run, part: str = ""):
     return base.show(base.smoke_note(run.cfg.name) + "\n".join(f"- {verdict_sentence(c)}" for c in found))
 
 
+BEYOND_TALLY_NOTE = "a claim about training on a set needs at least two seeds for a verdict"
+
+
 def conclusions(run: Run):
     """Every claim of notebook 10 by part, with the tally and the time each part took."""
-    from ..verdicts import beyond_claims, verdict_sentence
+    from ..verdicts import beyond_claims, tally, verdict_sentence
 
     results = rs.load_results(run.paths.results) if run.paths.results.is_file() else {"rows": []}
     found = beyond_claims(results)
@@ -439,10 +442,7 @@ def conclusions(run: Run):
         took = times.get(f"beyond:{part}")
         out.append(f"**{title}**" + (f" ({took:.0f} s)" if took is not None else "") + ":")
         out += [f"- {verdict_sentence(c)}" for c in here] or ["- nothing measured yet."]
-    n = {v: sum(c["verdict"] == v for c in found) for v in ("supported", "not supported", "inconclusive")}
-    out.append(f"\n{n['supported']} of {len(found)} claims supported, {n['not supported']} not supported and "
-               f"{n['inconclusive']} inconclusive at this scale (95% intervals over test images and training seeds; "
-               "a claim about training on a set needs at least two seeds for a verdict).")
+    out.append("\n" + tally(found, BEYOND_TALLY_NOTE))
     return base.show("\n".join(out))
 
 

@@ -148,16 +148,13 @@ def eps_figure(run: Run, results: dict):
 def claims_text(results: dict) -> str:
     """The paper's claims, each with the verdict its interval gives, and the tally; no sentence
     states a claim its verdict does not support."""
-    from ..verdicts import claims, verdict_sentence
+    from ..verdicts import claims, tally, verdict_sentence
 
     found = claims(results)
     if not found:
         return "No claim can be tested yet: run notebooks 02, 04 and 05."
     out = [f"- {verdict_sentence(c)}" for c in found]
-    n = {v: sum(c["verdict"] == v for c in found) for v in ("supported", "not supported", "inconclusive")}
-    out.append(f"\n{n['supported']} of {len(found)} claims supported, {n['not supported']} not supported and "
-               f"{n['inconclusive']} inconclusive at this scale (95% intervals over test images and training seeds; a "
-               "verdict needs the whole interval on one side).")
+    out.append("\n" + tally(found))
     return "\n".join(out)
 
 
